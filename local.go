@@ -1,0 +1,100 @@
+// Section ThreadLocal of the tutorial.
+//
+// Go has no goroutine-local storage on purpose: what a goroutine's calls
+// share travels in a context.Context, passed as the first argument. That is
+// threading.local made explicit, and it works the same for goroutines a
+// request fans out to. The global_dict listing is here too, to show what it
+// costs in Go: a lock, and entries to delete by hand.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// studentKey is the twin of local_school.student: each goroutine's context
+// carries its own student under this key, and no other code can collide with it.
+type studentKey struct{}
+
+// processStudent reads back the student bound to this goroutine's context.
+func processStudent(ctx context.Context, out io.Writer) {
+	// 获取当前线程关联的student:
+	std := ctx.Value(studentKey{}).(string)
+	fmt.Fprintf(out, "Hello, %s (in %s)\n", std, currentThread(ctx))
+}
+
+func processThread(ctx context.Context, out io.Writer, name string) {
+	// 绑定ThreadLocal的student:
+	ctx = context.WithValue(ctx, studentKey{}, name)
+	processStudent(ctx, out)
+}
+
+// localMain is the listing's module level code.
+func localMain(ctx context.Context, out io.Writer) {
+	var wg sync.WaitGroup
+	wg.Go(func() { processThread(withThreadName(ctx, "Thread-A"), out, "Alice") }) // t1.start()
+	wg.Go(func() { processThread(withThreadName(ctx, "Thread-B"), out, "Bob") })   // t2.start()
+	wg.Wait()                                                                      // t1.join(); t2.join()
+}
+
+// Student is the listing's Student(name).
+type Student struct{ Name string }
+
+// studentDict is global_dict. Python's dict survives concurrent threads
+// because of the GIL; a Go map does not, so it needs a lock.
+type studentDict struct {
+	mu       sync.Mutex         // guards students
+	students map[string]Student // keyed by thread name
+}
+
+func (d *studentDict) put(thread string, std Student) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.students[thread] = std
+}
+
+func (d *studentDict) get(thread string) Student {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.students[thread]
+}
+
+func (d *studentDict) remove(thread string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.students, thread)
+}
+
+func stdThread(ctx context.Context, out io.Writer, globalDict *studentDict, name string) {
+	std := Student{Name: name}
+	// 把std放到全局变量global_dict中:
+	globalDict.put(currentThread(ctx), std)
+	// A context value goes away with its goroutine; a dict entry stays until
+	// someone deletes it.
+	defer globalDict.remove(currentThread(ctx))
+	doTask1(ctx, out, globalDict)
+	doTask2(ctx, out, globalDict)
+}
+
+func doTask1(ctx context.Context, out io.Writer, globalDict *studentDict) {
+	// 不传入std，而是根据当前线程查找:
+	std := globalDict.get(currentThread(ctx))
+	fmt.Fprintf(out, "Hello, %s (in %s)\n", std.Name, currentThread(ctx))
+}
+
+func doTask2(ctx context.Context, out io.Writer, globalDict *studentDict) {
+	// 任何函数都可以查找出当前线程的std变量:
+	std := globalDict.get(currentThread(ctx))
+	fmt.Fprintf(out, "Bye, %s (in %s)\n", std.Name, currentThread(ctx))
+}
+
+// localDictMain runs the global_dict listing in the same two goroutines.
+func localDictMain(ctx context.Context, out io.Writer) {
+	globalDict := &studentDict{students: map[string]Student{}}
+	var wg sync.WaitGroup
+	wg.Go(func() { stdThread(withThreadName(ctx, "Thread-A"), out, globalDict, "Alice") })
+	wg.Go(func() { stdThread(withThreadName(ctx, "Thread-B"), out, globalDict, "Bob") })
+	wg.Wait()
+}

@@ -1,0 +1,247 @@
+// Command multithreading runs the listings of the Python tutorial 多线程
+// (multithreading.zh.md) in Go, one subcommand per listing, printing what the
+// Python prints. This file only reads the command line and calls the listing;
+// the listings live in one file per tutorial section.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(exitCode(err))
+}
+
+// errUsage reports a command-line mistake that run has already explained on
+// stderr.
+var errUsage = errors.New("usage error")
+
+// exitCode maps run's error to the exit status: 2 for usage, 1 for failure.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// A command is one subcommand: the tutorial section it ports and a function
+// that parses its flags and runs it.
+type command struct {
+	name, section, summary string
+	run                    func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"loop", "多线程", "a thread named LoopThread counts to 5", runLoop},
+	{"download", "多线程", "two downloads at once; --task: the DownloadTask subclass", runDownload},
+	{"bank", "线程之间的通信, LOCK", "100 deposits of ¥1; --lock=false loses them, --chan uses a teller", runBank},
+	{"spin", "GIL", "busy-loop goroutines; prints how many cores they used", runSpin},
+	{"local", "ThreadLocal", "a student per goroutine in a context value; --dict: global_dict", runLocal},
+}
+
+// run executes the command line args (without the program name). Output goes
+// to stdout and stderr; the error decides the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// Goroutines print concurrently: lock the writers so lines stay whole.
+	stdout, stderr = &syncWriter{w: stdout}, &syncWriter{w: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		printUsage(stderr)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return flag.ErrHelp
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.Usage = func() {
+			fmt.Fprintf(stderr, "usage: multithreading %s [flags]\n\n%s (tutorial section %s).\n\n", c.name, c.summary, c.section)
+			fs.PrintDefaults()
+		}
+		err := c.run(ctx, fs, args[1:], stdout, stderr)
+		if err != nil && !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
+		}
+		return err
+	}
+	fmt.Fprintf(stderr, "multithreading: unknown command %q\n", args[0])
+	printUsage(stderr)
+	return errUsage
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, "usage: multithreading <command> [flags]\n\nThe listings of the tutorial 多线程, in Go:\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s: %s\n", c.name, c.section, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'multithreading <command> -h' for a command's flags.\n")
+}
+
+// parse parses a command's flags. The flag package has already printed any
+// error and the usage; a command that takes no arguments rejects leftovers.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// usagef reports a bad flag value in one line, then the command's usage.
+func usagef(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return errUsage
+}
+
+// checkPositive rejects durations and counts below one.
+func checkPositive[T int | time.Duration](fs *flag.FlagSet, name string, value T) error {
+	if value <= 0 {
+		return usagef(fs, "--%s must be positive, not %v", name, value)
+	}
+	return nil
+}
+
+func runLoop(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	tick := fs.Duration("tick", time.Second, "the pause after each count (the listing's time.sleep(1))")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *tick < 0 {
+		return usagef(fs, "--tick must not be negative, not %v", *tick)
+	}
+	loopMain(withThreadName(ctx, "MainThread"), stdout, *tick)
+	return nil
+}
+
+func runDownload(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	task := fs.Bool("task", false, "run the DownloadTask listing (a Thread subclass) instead of Thread(target=download)")
+	second := fs.Duration("second", time.Second, "how long one of the tutorial's seconds lasts; all printed times are in these seconds")
+	seed := fs.Uint64("seed", 0, "seed for randint, to repeat a run (0: a random seed)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkPositive(fs, "second", *second); err != nil {
+		return err
+	}
+	if *seed == 0 {
+		*seed = randomSeed()
+	}
+	if *task {
+		downloadTaskMain(stdout, *seed, *second)
+	} else {
+		downloadMain(stdout, *seed, *second)
+	}
+	return nil
+}
+
+func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	lock := fs.Bool("lock", true, "guard the balance with a sync.Mutex (the LOCK listing); false: the unprotected first listing")
+	useChan := fs.Bool("chan", false, "confine the balance to a teller goroutine fed by channels, with no lock")
+	depositors := fs.Int("depositors", 100, "how many goroutines each deposit ¥1")
+	delay := fs.Duration("delay", 10*time.Millisecond, "time to process one deposit (the listing's sleep(0.01))")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkPositive(fs, "depositors", *depositors); err != nil {
+		return err
+	}
+	if *delay < 0 {
+		return usagef(fs, "--delay must not be negative, not %v", *delay)
+	}
+	if *useChan && !*lock {
+		return usagef(fs, "--chan needs no lock: leave out --lock=false")
+	}
+	var account account
+	switch {
+	case *useChan:
+		ctx, stopTeller := context.WithCancel(ctx)
+		defer stopTeller()
+		account = NewTellerAccount(ctx, *delay)
+	case *lock:
+		account = &Account{processing: *delay}
+	default:
+		account = &UnsafeAccount{processing: *delay}
+	}
+	bank(stdout, account, *depositors)
+	return nil
+}
+
+func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	goroutines := fs.Int("goroutines", runtime.NumCPU(), "how many goroutines busy-loop")
+	duration := fs.Duration("for", 5*time.Second, "how long they loop")
+	gomaxprocs := fs.Int("gomaxprocs", 0, "how many cores Go may run goroutines on at once (0: all); 1 gives the GIL's picture")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkPositive(fs, "goroutines", *goroutines); err != nil {
+		return err
+	}
+	if err := checkPositive(fs, "for", *duration); err != nil {
+		return err
+	}
+	if *gomaxprocs < 0 {
+		return usagef(fs, "--gomaxprocs must not be negative, not %d", *gomaxprocs)
+	}
+	if *gomaxprocs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*gomaxprocs))
+	}
+	return spin(stdout, *goroutines, *duration)
+}
+
+func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	dict := fs.Bool("dict", false, "run the global_dict listing: a map keyed by thread name, behind a lock")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx = withThreadName(ctx, "MainThread")
+	if *dict {
+		localDictMain(ctx, stdout)
+	} else {
+		localMain(ctx, stdout)
+	}
+	return nil
+}
+
+// syncWriter serializes writes, as Python's print does under the GIL.
+type syncWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// randomSeed picks a seed for a run that was given none.
+func randomSeed() uint64 {
+	for {
+		if seed := rand.Uint64(); seed != 0 {
+			return seed
+		}
+	}
+}
