@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
+	"os/signal"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -22,17 +25,24 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// errUsage reports a command-line mistake that run has already explained on
-// stderr.
-var errUsage = errors.New("usage error")
+var (
+	// errUsage reports a command-line mistake that run has already
+	// explained on stderr.
+	errUsage = errors.New("usage error")
+	// errInterrupted reports a Ctrl-C.
+	errInterrupted = errors.New("interrupted")
+)
 
-// exitCode maps run's error to the exit status: 2 for usage, 1 for failure.
+// exitCode maps run's error to the exit status: 2 for usage, 130 for Ctrl-C
+// (as shells report it), 1 for failure.
 func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errInterrupted):
+		return 130
 	default:
 		return 1
 	}
@@ -51,6 +61,8 @@ var commands = []command{
 	{"bank", "线程之间的通信, LOCK", "100 deposits of ¥1; --lock=false loses them, --chan uses a teller", runBank},
 	{"spin", "GIL", "busy-loop goroutines; prints how many cores they used", runSpin},
 	{"local", "ThreadLocal", "a student per goroutine in a context value; --dict: global_dict", runLocal},
+	{"master", "分布式进程", "task_master.py: puts tasks in a queue served to workers", runMaster},
+	{"worker", "分布式进程", "task_worker.py: takes tasks from a master and puts results", runWorker},
 }
 
 // run executes the command line args (without the program name). Output goes
@@ -223,6 +235,100 @@ func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		localMain(ctx, stdout)
 	}
 	return nil
+}
+
+// authkeyEnv names the environment variable that can hold the authkey, so
+// that it need not appear in the command line (and the process list).
+const authkeyEnv = "TASK_AUTHKEY"
+
+// authkeyFlag defines --authkey; the key comes from the flag, else from
+// $TASK_AUTHKEY, else it is the tutorial's.
+func authkeyFlag(fs *flag.FlagSet) func() []byte {
+	key := fs.String("authkey", "", "the shared secret (default: $"+authkeyEnv+", or the tutorial's \"hello world\")")
+	return func() []byte {
+		switch {
+		case *key != "":
+			return []byte(*key)
+		case os.Getenv(authkeyEnv) != "":
+			return []byte(os.Getenv(authkeyEnv))
+		default:
+			return []byte("hello world")
+		}
+	}
+}
+
+// checkAddr rejects an address that is not host:port.
+func checkAddr(fs *flag.FlagSet, name, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return usagef(fs, "--%s %q: want host:port, as in 127.0.0.1:5000", name, addr)
+	}
+	return nil
+}
+
+// interruptible returns a context that Ctrl-C (or SIGTERM) cancels, so that
+// the master and the worker close their connections before they exit.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	addr := fs.String("addr", "127.0.0.1:5000", "the address to serve the queues on (port 0: any free port, printed on stderr)")
+	authkey := authkeyFlag(fs)
+	tasks := fs.Int("tasks", 10, "how many tasks to put")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for each result (the listing's result.get(timeout=10))")
+	seed := fs.Uint64("seed", 0, "seed for the tasks' random numbers, to repeat a run (0: a random seed)")
+	lease := fs.Duration("lease", 30*time.Second, "how long a worker may hold a task before it goes to the next worker that asks")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkAddr(fs, "addr", *addr); err != nil {
+		return err
+	}
+	for _, check := range []error{
+		checkPositive(fs, "tasks", *tasks),
+		checkPositive(fs, "timeout", *timeout),
+		checkPositive(fs, "lease", *lease),
+	} {
+		if check != nil {
+			return check
+		}
+	}
+	if *seed == 0 {
+		*seed = randomSeed()
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	return taskMaster(ctx, stdout, stderr, masterConfig{
+		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,
+	})
+}
+
+func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	server := fs.String("server", "127.0.0.1:5000", "the master's address")
+	authkey := authkeyFlag(fs)
+	tries := fs.Int("tries", 10, "how many times to take a task (0: until the master has none left or is gone)")
+	getTimeout := fs.Duration("get-timeout", time.Second, "how long each try waits for a task (the listing's task.get(timeout=1))")
+	work := fs.Duration("work", time.Second, "how long one task takes (the listing's time.sleep(1))")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkAddr(fs, "server", *server); err != nil {
+		return err
+	}
+	if *tries < 0 {
+		return usagef(fs, "--tries must not be negative, not %d", *tries)
+	}
+	if *getTimeout < 0 || *getTimeout > maxWait {
+		return usagef(fs, "--get-timeout must be between 0s and %v, not %v", maxWait, *getTimeout)
+	}
+	if *work < 0 {
+		return usagef(fs, "--work must not be negative, not %v", *work)
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	return taskWorker(ctx, stdout, workerConfig{
+		server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work,
+	})
 }
 
 // syncWriter serializes writes, as Python's print does under the GIL.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +23,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// binary is the program built once, without -race, for the tests that run
+// program is the binary built once, without -race, for the tests that run
 // it as a separate process; buildDir holds it and the -race build.
-var binary, buildDir string
+var program, buildDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "multithreading-test")
@@ -32,8 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	buildDir = dir
-	binary = filepath.Join(dir, "multithreading")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	program = filepath.Join(dir, "multithreading")
+	build := exec.Command("go", "build", "-o", program, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binary:", err)
@@ -167,7 +169,7 @@ func TestBankLockedAndTellerAlwaysReach100(t *testing.T) {
 // listing exists to show.
 func TestBankUnlockedLosesDeposits(t *testing.T) {
 	t.Parallel()
-	stdout, stderr, exit := runBinary(t, binary, "bank", "--lock=false")
+	stdout, stderr, exit := runBinary(t, program, "bank", "--lock=false")
 	m := regexp.MustCompile(`^账户余额为: ￥(\d+)元\n$`).FindStringSubmatch(stdout)
 	if m == nil || exit != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q, output %q", exit, stderr, stdout)
@@ -255,7 +257,7 @@ func TestSpinUsesEveryCore(t *testing.T) {
 			t.Logf("skipping the many-core case: this machine has %d core", cores)
 			continue
 		}
-		stdout, stderr, exit := runBinary(t, binary, "spin", "--for", "500ms",
+		stdout, stderr, exit := runBinary(t, program, "spin", "--for", "500ms",
 			"--gomaxprocs", strconv.Itoa(tc.gomaxprocs), "--goroutines", strconv.Itoa(tc.goroutines))
 		got := lines(stdout)
 		procs := tc.gomaxprocs
@@ -308,7 +310,643 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	// The real binary turns run's error into the same exit code.
-	if _, _, exit := runBinary(t, binary, "fork"); exit != 2 {
+	if _, _, exit := runBinary(t, program, "fork"); exit != 2 {
 		t.Errorf("binary: unknown command exits %d, want 2", exit)
+	}
+}
+
+// ---- 分布式进程: master and workers as separate processes on loopback ----
+
+// proc is a running copy of the program whose output a test reads as it comes.
+type proc struct {
+	t              *testing.T
+	name           string
+	cmd            *exec.Cmd
+	stdout, stderr *lineLog
+	exited         chan struct{} // closed when the process has exited
+	exit           int
+}
+
+// start runs the program with args; the test kills it if it is still running
+// at the end.
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	return startWithEnv(t, name, nil, args...)
+}
+
+// startWithEnv is start with variables added to the environment.
+func startWithEnv(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: exec.Command(program, args...),
+		stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		p.cmd.Wait()
+		p.exit = p.cmd.ProcessState.ExitCode()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+// startMaster starts a master on a free loopback port and returns it with
+// the address it listens on.
+func startMaster(t *testing.T, args ...string) (*proc, string) {
+	t.Helper()
+	master := start(t, "master", append([]string{"master", "--addr", "127.0.0.1:0"}, args...)...)
+	m := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))
+	return master, m[1]
+}
+
+// testTimeout bounds every wait in these tests.
+const testTimeout = 30 * time.Second
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait() int {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+		return p.exit
+	case <-time.After(testTimeout):
+		p.t.Fatalf("%s still running after %v\nstdout:\n%s\nstderr:\n%s", p.name, testTimeout, p.stdout, p.stderr)
+		return -1
+	}
+}
+
+// lineLog collects a process's output and lets a test wait for a line.
+type lineLog struct {
+	mu      sync.Mutex
+	text    bytes.Buffer
+	changed chan struct{} // closed and replaced at each write
+}
+
+func newLineLog() *lineLog { return &lineLog{changed: make(chan struct{})} }
+
+func (l *lineLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return l.text.Write(b)
+}
+
+func (l *lineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.text.String()
+}
+
+// waitFor waits until a whole line matches re, and returns its submatches.
+func (l *lineLog) waitFor(t *testing.T, p *proc, re *regexp.Regexp) []string {
+	t.Helper()
+	timeout := time.After(testTimeout)
+	for {
+		l.mu.Lock()
+		text, changed := l.text.String(), l.changed
+		l.mu.Unlock()
+		for _, line := range strings.SplitAfter(text, "\n") {
+			if m := re.FindStringSubmatch(strings.TrimSuffix(line, "\n")); m != nil && strings.HasSuffix(line, "\n") {
+				return m
+			}
+		}
+		select {
+		case <-changed:
+		case <-p.exited:
+			// The process may have written the line just before it exited.
+			if m := re.FindStringSubmatch(l.String()); m != nil {
+				return m
+			}
+			t.Fatalf("%s exited (%d) before printing a line like %v\nstdout:\n%s\nstderr:\n%s", p.name, p.exit, re, p.stdout, p.stderr)
+		case <-timeout:
+			t.Fatalf("%s printed no line like %v within %v\nstdout:\n%s\nstderr:\n%s", p.name, re, testTimeout, p.stdout, p.stderr)
+		}
+	}
+}
+
+// golden reads testdata/name.
+func golden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// checkMasterOutput checks a master's whole output against the tasks it
+// says it put: each result once, and each the square of its task.
+func checkMasterOutput(t *testing.T, master *proc) []int {
+	t.Helper()
+	var tasks []int
+	var want []string
+	for _, line := range lines(master.stdout.String()) {
+		var n int
+		if _, err := fmt.Sscanf(line, "Put task %d...", &n); err == nil {
+			tasks = append(tasks, n)
+			want = append(want, fmt.Sprintf("Result: %d * %d = %d", n, n, n*n))
+		}
+	}
+	got := lines(master.stdout.String())
+	wantAll := append(append(putLines(tasks), "Try get results..."), want...)
+	wantAll = append(wantAll, "master exit.")
+	// The puts and results are each in a block; results may come in any order.
+	if len(got) != len(wantAll) {
+		t.Fatalf("master printed %d lines, want %d:\n%s", len(got), len(wantAll), master.stdout)
+	}
+	if diff := cmp.Diff(wantAll[:len(tasks)+1], got[:len(tasks)+1]); diff != "" {
+		t.Errorf("master's puts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, got[len(tasks)+1:len(got)-1], sameLines); diff != "" {
+		t.Errorf("master's results, each once, each n*n (-want +got):\n%s", diff)
+	}
+	if got[len(got)-1] != "master exit." {
+		t.Errorf("master's last line %q, want \"master exit.\"", got[len(got)-1])
+	}
+	return tasks
+}
+
+func putLines(tasks []int) []string {
+	var lines []string
+	for _, n := range tasks {
+		lines = append(lines, fmt.Sprintf("Put task %d...", n))
+	}
+	return lines
+}
+
+// The tutorial's two terminals, line for line (seed 1 draws the tasks).
+func TestMasterWorkerTutorialOutput(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--seed", "1")
+	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+	worker := start(t, "worker", "worker", "--server", addr, "--work", "1ms")
+	if exit := worker.wait(); exit != 0 {
+		t.Errorf("worker exited %d: %s", exit, worker.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Errorf("master exited %d: %s", exit, master.stderr)
+	}
+	if diff := cmp.Diff(golden(t, "master.golden"), master.stdout.String()); diff != "" {
+		t.Errorf("master (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(golden(t, "worker.golden"), worker.stdout.String()); diff != "" {
+		t.Errorf("worker (-want +got):\n%s", diff)
+	}
+	checkMasterOutput(t, master)
+	if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
+		t.Errorf("master's stderr: %q", got)
+	}
+}
+
+// workerTasks returns the tasks a worker says it ran.
+func workerTasks(worker *proc) []int {
+	var tasks []int
+	for _, line := range lines(worker.stdout.String()) {
+		var n int
+		if _, err := fmt.Sscanf(line, "run task %d * ", &n); err == nil {
+			tasks = append(tasks, n)
+		}
+	}
+	return tasks
+}
+
+func sortedInts(a []int) []int {
+	a = slices.Clone(a)
+	slices.Sort(a)
+	return a
+}
+
+func TestTwoWorkersShareTasks(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "10")
+	w1 := start(t, "worker 1", "worker", "--server", addr, "--tries", "0", "--work", "20ms")
+	w2 := start(t, "worker 2", "worker", "--server", addr, "--tries", "0", "--work", "20ms")
+	for _, w := range []*proc{w1, w2} {
+		if exit := w.wait(); exit != 0 || !strings.HasSuffix(w.stdout.String(), "worker exit.\n") {
+			t.Errorf("%s: exit %d, stdout:\n%s\nstderr:\n%s", w.name, exit, w.stdout, w.stderr)
+		}
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	tasks := checkMasterOutput(t, master)
+	ran := append(workerTasks(w1), workerTasks(w2)...)
+	if diff := cmp.Diff(sortedInts(tasks), sortedInts(ran)); diff != "" {
+		t.Errorf("tasks run by the two workers, each once (-want +got):\n%s", diff)
+	}
+}
+
+// A worker killed while it holds a task: the task goes back to the queue when
+// its connection closes, and a new worker does it.
+func TestKilledWorkerLosesNoTask(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "5")
+	doomed := start(t, "doomed worker", "worker", "--server", addr, "--work", "1h")
+	m := doomed.stdout.waitFor(t, doomed, regexp.MustCompile(`^run task (\d+) \* \d+\.\.\.$`))
+	doomed.cmd.Process.Kill()
+	doomed.wait()
+
+	fresh := start(t, "fresh worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
+	if exit := fresh.wait(); exit != 0 {
+		t.Errorf("fresh worker exited %d: %s", exit, fresh.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	tasks := checkMasterOutput(t, master)
+	if diff := cmp.Diff(sortedInts(tasks), sortedInts(workerTasks(fresh))); diff != "" {
+		t.Errorf("the fresh worker should run every task, the killed one's (%s) too (-want +got):\n%s", m[1], diff)
+	}
+}
+
+// A worker that holds a task past its lease, without dying: the task goes to
+// the next worker that asks, and the master finishes without it.
+func TestExpiredLeaseGoesToAnotherWorker(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "5", "--lease", "200ms")
+	stuck := start(t, "stuck worker", "worker", "--server", addr, "--tries", "1", "--work", "1h")
+	stuck.stdout.waitFor(t, stuck, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	other := start(t, "other worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	tasks := checkMasterOutput(t, master)
+	if exit := other.wait(); exit != 0 {
+		t.Errorf("other worker exited %d: %s", exit, other.stderr)
+	}
+	if diff := cmp.Diff(sortedInts(tasks), sortedInts(workerTasks(other))); diff != "" {
+		t.Errorf("the other worker should run every task (-want +got):\n%s", diff)
+	}
+}
+
+func TestWrongAuthkey(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "3")
+	intruder := start(t, "intruder", "worker", "--server", addr, "--authkey", "not hello world")
+	if exit := intruder.wait(); exit != 1 {
+		t.Errorf("worker with the wrong key exited %d, want 1", exit)
+	}
+	want := "worker: authentication failed: the master rejected our authkey\n"
+	if diff := cmp.Diff(want, intruder.stderr.String()); diff != "" {
+		t.Errorf("worker's stderr (-want +got):\n%s", diff)
+	}
+	master.stderr.waitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: authentication failed: the worker did not prove it knows the authkey$`))
+
+	good := start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
+	if exit := good.wait(); exit != 0 {
+		t.Errorf("good worker exited %d: %s", exit, good.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	checkMasterOutput(t, master)
+}
+
+// The key can come from $TASK_AUTHKEY instead of the command line.
+func TestAuthkeyFromEnvironment(t *testing.T) {
+	t.Parallel()
+	secret := []string{authkeyEnv + "=s3cret"}
+	master := startWithEnv(t, "master", secret, "master", "--addr", "127.0.0.1:0", "--tasks", "2")
+	addr := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (\S+)$`))[1]
+	tutorialKey := start(t, "worker with the tutorial's key", "worker", "--server", addr)
+	if exit := tutorialKey.wait(); exit != 1 {
+		t.Errorf("worker with the tutorial's key exited %d, want 1", exit)
+	}
+	good := startWithEnv(t, "worker", secret, "worker", "--server", addr, "--tries", "0", "--work", "1ms")
+	if exit := good.wait(); exit != 0 {
+		t.Errorf("worker with the key from the environment exited %d: %s", exit, good.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	checkMasterOutput(t, master)
+}
+
+// Peers that do not speak the handshake are turned away, one at a time,
+// while a good worker is served.
+func TestMasterSurvivesBadPeers(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "3")
+	dial := func() net.Conn {
+		conn, err := net.DialTimeout("tcp", addr, testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	silent := dial() // connects and says nothing, holding its handshake open
+	_ = silent
+	garbage := dial()
+	garbage.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	oversized := dial()
+	oversized.Write([]byte{0xff, 0xff, 0xff, 0xff})
+
+	good := start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
+	if exit := good.wait(); exit != 0 {
+		t.Errorf("good worker exited %d: %s", exit, good.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	checkMasterOutput(t, master)
+	for _, want := range []string{
+		`rejected 127\.0\.0\.1:\d+: handshake: a message of \d+ bytes is too long \(at most 64\)`, // the HTTP request's first 4 bytes
+		`rejected 127\.0\.0\.1:\d+: handshake: a message of 4294967295 bytes is too long \(at most 64\)`,
+	} {
+		if !regexp.MustCompile(want).MatchString(master.stderr.String()) {
+			t.Errorf("master's stderr has no line like %q:\n%s", want, master.stderr)
+		}
+	}
+	if strings.Contains(master.stderr.String(), "goroutine ") {
+		t.Errorf("master printed a stack trace:\n%s", master.stderr)
+	}
+}
+
+// freeAddr returns a loopback address where nothing listens.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestWorkerWithoutMaster(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	stdout, stderr, exit := runBinary(t, program, "worker", "--server", addr)
+	want := "worker: cannot connect to " + addr + ": connection refused (is the master running?)\n"
+	if diff := cmp.Diff(want, stderr); diff != "" || exit != 1 || stdout != "Connect to server 127.0.0.1...\n" {
+		t.Errorf("exit %d, stdout %q, stderr (-want +got):\n%s", exit, stdout, diff)
+	}
+}
+
+func TestMasterPortTaken(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	stdout, stderr, exit := runBinary(t, program, "master", "--addr", addr)
+	want := "master: cannot listen on " + addr + ": address already in use\n"
+	if diff := cmp.Diff(want, stderr); diff != "" || exit != 1 || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr (-want +got):\n%s", exit, stdout, diff)
+	}
+}
+
+// A master with no workers gives up after --timeout and names what is missing.
+func TestMasterTimesOut(t *testing.T) {
+	t.Parallel()
+	master, _ := startMaster(t, "--tasks", "2", "--seed", "1", "--timeout", "100ms")
+	if exit := master.wait(); exit != 1 {
+		t.Errorf("master exited %d, want 1", exit)
+	}
+	want := "master: no result within 100ms: 0 of 2 results arrived; missing tasks: #0 (n=5983), #1 (n=891)\n"
+	if got := lines(master.stderr.String()); len(got) != 2 || got[1]+"\n" != want {
+		t.Errorf("master's stderr:\n%s\nwant its last line:\n%s", master.stderr, want)
+	}
+}
+
+// Ctrl-C: a worker interrupted mid-task hangs up, so its task goes to the
+// next worker; an interrupted master closes down with a line, not a trace.
+func TestInterrupt(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "1", "--seed", "1")
+	runTask := regexp.MustCompile(`^run task 5983 \* 5983\.\.\.$`)
+	worker := start(t, "worker", "worker", "--server", addr, "--work", "1h")
+	worker.stdout.waitFor(t, worker, runTask)
+	worker.cmd.Process.Signal(os.Interrupt)
+	if exit := worker.wait(); exit != 130 || worker.stderr.String() != "worker: interrupted\n" {
+		t.Errorf("interrupted worker: exit %d (want 130), stderr %q", exit, worker.stderr)
+	}
+	next := start(t, "next worker", "worker", "--server", addr, "--work", "1h")
+	next.stdout.waitFor(t, next, runTask)
+
+	master.cmd.Process.Signal(os.Interrupt)
+	if exit := master.wait(); exit != 130 {
+		t.Errorf("interrupted master exited %d, want 130", exit)
+	}
+	want := "master: listening on " + addr + "\nmaster: interrupted after 0 of 1 results\n"
+	if diff := cmp.Diff(want, master.stderr.String()); diff != "" {
+		t.Errorf("interrupted master's stderr (-want +got):\n%s", diff)
+	}
+}
+
+// ---- the authkey handshake ----
+
+// handshake runs both sides over an in-memory connection.
+func handshake(masterKey, workerKey string) (masterErr, workerErr error) {
+	master, worker := net.Pipe()
+	deadline := time.Now().Add(testTimeout)
+	master.SetDeadline(deadline)
+	worker.SetDeadline(deadline)
+	errs := make(chan error, 1)
+	go func() {
+		errs <- serverHandshake(master, []byte(masterKey))
+		master.Close()
+	}()
+	workerErr = clientHandshake(worker, []byte(workerKey))
+	worker.Close()
+	return <-errs, workerErr
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+func TestHandshake(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		masterKey, workerKey string
+		masterErr, workerErr string
+	}{
+		{"hello world", "hello world", "<nil>", "<nil>"},
+		{"hello world", "hello", "authentication failed: the worker did not prove it knows the authkey",
+			"authentication failed: the master rejected our authkey"},
+		{"", "", "<nil>", "<nil>"}, // HMAC takes an empty key; the command line does not
+	} {
+		masterErr, workerErr := handshake(tc.masterKey, tc.workerKey)
+		if errString(masterErr) != tc.masterErr || errString(workerErr) != tc.workerErr {
+			t.Errorf("keys %q and %q: master %q (want %q), worker %q (want %q)",
+				tc.masterKey, tc.workerKey, errString(masterErr), tc.masterErr, errString(workerErr), tc.workerErr)
+		}
+	}
+}
+
+// A fake master that lets anyone in but cannot answer the worker's challenge
+// is found out by the worker.
+func TestHandshakeWorkerChecksMaster(t *testing.T) {
+	t.Parallel()
+	master, worker := net.Pipe()
+	deadline := time.Now().Add(testTimeout)
+	master.SetDeadline(deadline)
+	worker.SetDeadline(deadline)
+	go func() {
+		defer master.Close()
+		writeMessage(master, append(bytes.Clone(challengeTag), make([]byte, challengeSize)...))
+		readMessage(master) // the worker's answer, unchecked
+		writeMessage(master, welcome)
+		readMessage(master) // the worker's challenge
+		writeMessage(master, make([]byte, sha256Size))
+		readMessage(master) // the verdict
+	}()
+	err := clientHandshake(worker, []byte("hello world"))
+	if want := "authentication failed: the master did not prove it knows the authkey"; errString(err) != want {
+		t.Errorf("worker: %q, want %q", errString(err), want)
+	}
+}
+
+const sha256Size = 32
+
+// countingReader counts what the handshake reads.
+type countingReader struct {
+	r    io.Reader
+	read int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read += n
+	return n, err
+}
+
+// scriptedPeer is a connection whose peer sends fixed bytes and hears nothing.
+type scriptedPeer struct {
+	*countingReader
+	io.Writer
+}
+
+func peerSending(b []byte) scriptedPeer {
+	return scriptedPeer{&countingReader{r: bytes.NewReader(b)}, io.Discard}
+}
+
+// A message claiming 4 GiB is refused after reading its 4-byte header, and a
+// peer that stops mid-message is an error, not a hang.
+func TestHandshakeBoundsReads(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		sent []byte
+		err  string
+		read int
+	}{
+		{"oversized", []byte{0xff, 0xff, 0xff, 0xff, 'x'}, "handshake: a message of 4294967295 bytes is too long (at most 64)", 4},
+		{"just too long", append([]byte{0, 0, 0, 65}, make([]byte, 65)...), "handshake: a message of 65 bytes is too long (at most 64)", 4},
+		{"truncated header", []byte{0, 0}, "handshake: unexpected EOF", 2},
+		{"truncated message", []byte{0, 0, 0, 32, 1, 2, 3}, "handshake: unexpected EOF", 7},
+		{"empty", nil, "handshake: EOF", 0},
+	} {
+		for side, handshake := range map[string]func(io.ReadWriter, []byte) error{
+			"master": serverHandshake, "worker": clientHandshake,
+		} {
+			peer := peerSending(tc.sent)
+			err := handshake(peer, []byte("hello world"))
+			if errString(err) != tc.err || peer.read != tc.read {
+				t.Errorf("%s, %s side: error %q after reading %d bytes; want %q after %d", tc.name, side, errString(err), peer.read, tc.err, tc.read)
+			}
+		}
+	}
+}
+
+// The master's side of the handshake lets in no peer that sends any bytes
+// without knowing the key, never panics, and never reads a message over
+// maxMessage. The seeds run in every go test.
+func FuzzServerHandshake(f *testing.F) {
+	frame := func(parts ...[]byte) []byte {
+		var b bytes.Buffer
+		for _, p := range parts {
+			writeMessage(&b, p)
+		}
+		return b.Bytes()
+	}
+	f.Add([]byte{})
+	f.Add(frame(make([]byte, sha256Size)))
+	f.Add(frame(make([]byte, sha256Size), welcome))
+	f.Add(frame(sign([]byte("hello world"), "worker", make([]byte, challengeSize))))
+	f.Add(frame(failure))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 0, 0, 64})
+	f.Fuzz(func(t *testing.T, sent []byte) {
+		peer := peerSending(sent)
+		if err := serverHandshake(peer, []byte("hello world")); err == nil {
+			t.Fatalf("authenticated a peer that sent %x", sent)
+		}
+		if limit := 3 * (4 + maxMessage); peer.read > limit {
+			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, maxMessage)
+		}
+	})
+}
+
+// ---- the leased task queue ----
+
+func TestQueueExpiredLeaseGoesToNextWorker(t *testing.T) {
+	t.Parallel()
+	q := newTaskQueue(1, 50*time.Millisecond)
+	q.Put(7)
+	first, _ := q.get(1, 1, testTimeout)
+	// Nothing else is pending: this get waits until the lease runs out.
+	second, _ := q.get(2, 1, testTimeout)
+	if len(first) != 1 || len(second) != 1 || first[0].ID != second[0].ID || first[0].Lease == second[0].Lease {
+		t.Fatalf("first handout %+v, second %+v: want the same task on a new lease", first, second)
+	}
+	// Both workers answer; the master hears the first answer only.
+	if err := q.put([]Result{{ID: 0, Lease: second[0].Lease, Text: "7 * 7 = 49"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.put([]Result{{ID: 0, Lease: first[0].Lease, Text: "late"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-q.results; got.Text != "7 * 7 = 49" || len(q.results) != 0 {
+		t.Errorf("results: %+v and %d more; want only the first answer", got, len(q.results))
+	}
+	select {
+	case <-q.finished:
+	default:
+		t.Error("every task has its result, but the queue is not finished")
+	}
+	if tasks, closed := q.get(3, 1, testTimeout); len(tasks) != 0 || !closed {
+		t.Errorf("get on a finished queue: %v, closed %v; want none, closed", tasks, closed)
+	}
+}
+
+func TestQueueClosedConnectionGivesBackItsTasks(t *testing.T) {
+	t.Parallel()
+	q := newTaskQueue(5, time.Hour)
+	for n := range 5 {
+		q.Put(n * 10)
+	}
+	batch, _ := q.get(1, 3, testTimeout)
+	if len(batch) != 3 {
+		t.Fatalf("asked for 3 tasks, got %v", batch)
+	}
+	// The worker answers two, then its connection closes.
+	q.put([]Result{{ID: batch[0].ID, Lease: batch[0].Lease}, {ID: batch[1].ID, Lease: batch[1].Lease}})
+	q.releaseOwner(1)
+	rest, _ := q.get(2, 10, testTimeout)
+	var got []int
+	for _, task := range rest {
+		got = append(got, task.N)
+	}
+	want := []int{batch[2].N, 30, 40}
+	if diff := cmp.Diff(sortedInts(want), sortedInts(got)); diff != "" {
+		t.Errorf("tasks handed out after the connection closed (-want +got):\n%s", diff)
+	}
+	if err := q.put([]Result{{ID: 5}}); err == nil || err.Error() != "no task has id 5" {
+		t.Errorf("a result for no task: %v", err)
 	}
 }

@@ -1,0 +1,134 @@
+// Section 分布式进程 of the tutorial: task_master.py and task_worker.py.
+//
+// The master keeps the queues and serves them on the network; workers, on
+// this machine or others, take tasks and put results. manager.go does what
+// Python's multiprocessing.managers does, over net/rpc; handshake.go checks
+// the authkey in both directions; queue.go leases each task to the worker
+// holding it, so a task whose worker dies goes to another worker instead of
+// being lost, as it is in the Python original.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// masterConfig is what task_master.py hard-codes.
+type masterConfig struct {
+	addr    string        // ('127.0.0.1', 5000)
+	authkey []byte        // b'hello world'
+	tasks   int           // range(10)
+	timeout time.Duration // result.get(timeout=10)
+	seed    uint64        // for random.randint
+	lease   time.Duration // how long a worker may hold a task before another gets it
+}
+
+// taskMaster is task_master.py's main block. Its output goes to out; log
+// hears of peers that fail the handshake.
+func taskMaster(ctx context.Context, out, log io.Writer, cfg masterConfig) error {
+	// 发送任务的队列, and the 接收结果的队列 that it fills:
+	queue := newTaskQueue(cfg.tasks, cfg.lease)
+
+	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码:
+	manager := newQueueManager(queue, cfg.authkey, log)
+
+	// 启动Queue:
+	if err := manager.start(cfg.addr); err != nil {
+		return err
+	}
+	defer manager.shutdown(0) // when an error or Ctrl-C ends the listing early: hang up at once
+
+	// The queues, as the master sees them: tasks go in, results come out.
+	task, result := queue, queue.results
+
+	// 放几个任务进去:
+	rng := newRand(cfg.seed, 0)
+	for range cfg.tasks {
+		n := randint(rng, 0, 10000)
+		fmt.Fprintf(out, "Put task %d...\n", n)
+		task.Put(n)
+	}
+
+	// 从result队列读取结果:
+	fmt.Fprintln(out, "Try get results...")
+	for i := range cfg.tasks {
+		select {
+		case r := <-result:
+			fmt.Fprintf(out, "Result: %s\n", r.Text)
+		case <-time.After(cfg.timeout):
+			return fmt.Errorf("no result within %v: %d of %d results arrived; %s",
+				cfg.timeout, i, cfg.tasks, queue.missing())
+		case <-ctx.Done():
+			return fmt.Errorf("%w after %d of %d results", errInterrupted, i, cfg.tasks)
+		}
+	}
+
+	// 关闭:
+	manager.shutdown(shutdownGrace)
+	fmt.Fprintln(out, "master exit.")
+	return nil
+}
+
+// workerConfig is what task_worker.py hard-codes.
+type workerConfig struct {
+	server     string        // server_addr and port 5000
+	authkey    []byte        // b'hello world'
+	tries      int           // range(10); 0: until the master has no tasks left or is gone
+	getTimeout time.Duration // task.get(timeout=1)
+	work       time.Duration // time.sleep(1)
+}
+
+// taskWorker is task_worker.py's main block.
+func taskWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
+	// 连接到服务器，也就是运行task_master.py的机器:
+	serverAddr, _, _ := net.SplitHostPort(cfg.server)
+	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
+
+	// 端口和验证码注意保持与task_master.py设置的完全一致; 从网络连接:
+	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	// 获取Queue的对象:
+	task := m.getTaskQueue()
+	result := m.getResultQueue()
+
+	// 从task队列取任务,并把结果写入result队列:
+	for i := 0; cfg.tries == 0 || i < cfg.tries; i++ {
+		t, err := task.Get(ctx, cfg.getTimeout)
+		if errors.Is(err, errEmpty) || errors.Is(err, errNoTasksLeft) {
+			fmt.Fprintln(out, "task queue is empty.")
+			if errors.Is(err, errNoTasksLeft) {
+				break // none will ever come: the Python worker would wait for each try
+			}
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, errLost) && cfg.tries == 0 {
+				break // the master is gone: with no count of tries, that is the end
+			}
+			return err
+		}
+		n := t.N
+		fmt.Fprintf(out, "run task %d * %d...\n", n, n)
+		r := fmt.Sprintf("%d * %d = %d", n, n, n*n)
+		select {
+		case <-time.After(cfg.work): // time.sleep(1)
+		case <-ctx.Done():
+			return errInterrupted
+		}
+		if err := result.Put(ctx, t, r); err != nil {
+			return err
+		}
+	}
+
+	// 处理结束:
+	fmt.Fprintln(out, "worker exit.")
+	return nil
+}
