@@ -25,6 +25,7 @@ type masterConfig struct {
 	timeout time.Duration // result.get(timeout=10)
 	seed    uint64        // for random.randint
 	lease   time.Duration // how long a worker may hold a task before another gets it
+	quiet   bool          // print no line per task: see quietMaster
 }
 
 // taskMaster is task_master.py's main block. Its output goes to out; log
@@ -60,8 +61,7 @@ func taskMaster(ctx context.Context, out, log io.Writer, cfg masterConfig) error
 		case r := <-result:
 			fmt.Fprintf(out, "Result: %s\n", r.Text)
 		case <-time.After(cfg.timeout):
-			return fmt.Errorf("no result within %v: %d of %d results arrived; %s",
-				cfg.timeout, i, cfg.tasks, queue.missing())
+			return noResultError(cfg, i, queue)
 		case <-ctx.Done():
 			return fmt.Errorf("%w after %d of %d results", errInterrupted, i, cfg.tasks)
 		}
@@ -80,6 +80,9 @@ type workerConfig struct {
 	tries      int           // range(10); 0: until the master has no tasks left or is gone
 	getTimeout time.Duration // task.get(timeout=1)
 	work       time.Duration // time.sleep(1)
+	jobs       int           // calls in flight at once: see batchWorker
+	batch      int           // tasks per call
+	quiet      bool          // print no line per task
 }
 
 // taskWorker is task_worker.py's main block.
@@ -118,10 +121,8 @@ func taskWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
 		n := t.N
 		fmt.Fprintf(out, "run task %d * %d...\n", n, n)
 		r := fmt.Sprintf("%d * %d = %d", n, n, n*n)
-		select {
-		case <-time.After(cfg.work): // time.sleep(1)
-		case <-ctx.Done():
-			return errInterrupted
+		if err := sleep(ctx, cfg.work); err != nil { // time.sleep(1)
+			return err
 		}
 		if err := result.Put(ctx, t, r); err != nil {
 			return err
@@ -131,4 +132,19 @@ func taskWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
 	// 处理结束:
 	fmt.Fprintln(out, "worker exit.")
 	return nil
+}
+
+// sleep is time.Sleep that Ctrl-C cuts short.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return errInterrupted
+	}
 }

@@ -60,6 +60,7 @@ var commands = []command{
 	{"download", "多线程", "two downloads at once; --task: the DownloadTask subclass", runDownload},
 	{"bank", "线程之间的通信, LOCK", "100 deposits of ¥1; --lock=false loses them, --chan uses a teller", runBank},
 	{"spin", "GIL", "busy-loop goroutines; prints how many cores they used", runSpin},
+	{"tasks", "进程 VS 线程", "--kind io: many waiting tasks at once; --kind cpu: one job over more and more goroutines", runTasks},
 	{"local", "ThreadLocal", "a student per goroutine in a context value; --dict: global_dict", runLocal},
 	{"master", "分布式进程", "task_master.py: puts tasks in a queue served to workers", runMaster},
 	{"worker", "分布式进程", "task_worker.py: takes tasks from a master and puts results", runWorker},
@@ -132,6 +133,14 @@ func usagef(fs *flag.FlagSet, format string, args ...any) error {
 func checkPositive[T int | time.Duration](fs *flag.FlagSet, name string, value T) error {
 	if value <= 0 {
 		return usagef(fs, "--%s must be positive, not %v", name, value)
+	}
+	return nil
+}
+
+// checkAtMost rejects a count above limit.
+func checkAtMost(fs *flag.FlagSet, name string, value, limit int) error {
+	if value > limit {
+		return usagef(fs, "--%s must be at most %d, not %d", name, limit, value)
 	}
 	return nil
 }
@@ -223,6 +232,34 @@ func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	return spin(stdout, *goroutines, *duration)
 }
 
+func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	kind := fs.String("kind", "io", "io: tasks that wait; cpu: a job that computes")
+	n := fs.Int("n", 10000, "io: how many tasks wait at once; cpu: the \"many\" goroutines the job is split over")
+	wait := fs.Duration("wait", 100*time.Millisecond, "io: how long each task waits")
+	limit := fs.Int("limit", 3_000_000, "cpu: count the primes below this")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkPositive(fs, "n", *n); err != nil {
+		return err
+	}
+	switch *kind {
+	case "io":
+		if *wait < 0 {
+			return usagef(fs, "--wait must not be negative, not %v", *wait)
+		}
+		return ioBound(stdout, *n, *wait)
+	case "cpu":
+		if err := checkPositive(fs, "limit", *limit); err != nil {
+			return err
+		}
+		cpuBound(stdout, *limit, *n)
+		return nil
+	default:
+		return usagef(fs, "--kind must be io or cpu, not %q", *kind)
+	}
+}
+
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	dict := fs.Bool("dict", false, "run the global_dict listing: a map keyed by thread name, behind a lock")
 	if err := parse(fs, args); err != nil {
@@ -278,6 +315,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for each result (the listing's result.get(timeout=10))")
 	seed := fs.Uint64("seed", 0, "seed for the tasks' random numbers, to repeat a run (0: a random seed)")
 	lease := fs.Duration("lease", 30*time.Second, "how long a worker may hold a task before it goes to the next worker that asks")
+	quiet := fs.Bool("quiet", false, "print no line per task, only the number of tasks per second at the end")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -286,6 +324,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	for _, check := range []error{
 		checkPositive(fs, "tasks", *tasks),
+		checkAtMost(fs, "tasks", *tasks, maxTasks),
 		checkPositive(fs, "timeout", *timeout),
 		checkPositive(fs, "lease", *lease),
 	} {
@@ -298,9 +337,13 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	return taskMaster(ctx, stdout, stderr, masterConfig{
-		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,
-	})
+	cfg := masterConfig{
+		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease, quiet: *quiet,
+	}
+	if cfg.quiet {
+		return quietMaster(ctx, stdout, stderr, cfg)
+	}
+	return taskMaster(ctx, stdout, stderr, cfg)
 }
 
 func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -309,6 +352,9 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	tries := fs.Int("tries", 10, "how many times to take a task (0: until the master has none left or is gone)")
 	getTimeout := fs.Duration("get-timeout", time.Second, "how long each try waits for a task (the listing's task.get(timeout=1))")
 	work := fs.Duration("work", time.Second, "how long one task takes (the listing's time.sleep(1))")
+	jobs := fs.Int("jobs", 1, "how many calls to the master to keep in flight at once")
+	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", autoBatch))
+	quiet := fs.Bool("quiet", false, "print no line per task")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -324,11 +370,28 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if *work < 0 {
 		return usagef(fs, "--work must not be negative, not %v", *work)
 	}
+	if err := checkPositive(fs, "jobs", *jobs); err != nil {
+		return err
+	}
+	if *batch < 0 {
+		return usagef(fs, "--batch must not be negative, not %d", *batch)
+	}
+	if *batch == 0 {
+		*batch = 1
+		if *work == 0 {
+			*batch = autoBatch
+		}
+	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	return taskWorker(ctx, stdout, workerConfig{
+	cfg := workerConfig{
 		server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work,
-	})
+		jobs: *jobs, batch: *batch, quiet: *quiet,
+	}
+	if cfg.jobs == 1 && cfg.batch == 1 && !cfg.quiet {
+		return taskWorker(ctx, stdout, cfg) // the tutorial's listing
+	}
+	return batchWorker(ctx, stdout, cfg)
 }
 
 // syncWriter serializes writes, as Python's print does under the GIL.

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -7,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/rpc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,7 +323,7 @@ func TestUsage(t *testing.T) {
 
 // proc is a running copy of the program whose output a test reads as it comes.
 type proc struct {
-	t              *testing.T
+	t              testing.TB
 	name           string
 	cmd            *exec.Cmd
 	stdout, stderr *lineLog
@@ -329,13 +333,13 @@ type proc struct {
 
 // start runs the program with args; the test kills it if it is still running
 // at the end.
-func start(t *testing.T, name string, args ...string) *proc {
+func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	return startWithEnv(t, name, nil, args...)
 }
 
 // startWithEnv is start with variables added to the environment.
-func startWithEnv(t *testing.T, name string, env []string, args ...string) *proc {
+func startWithEnv(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, cmd: exec.Command(program, args...),
 		stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
@@ -358,7 +362,7 @@ func startWithEnv(t *testing.T, name string, env []string, args ...string) *proc
 
 // startMaster starts a master on a free loopback port and returns it with
 // the address it listens on.
-func startMaster(t *testing.T, args ...string) (*proc, string) {
+func startMaster(t testing.TB, args ...string) (*proc, string) {
 	t.Helper()
 	master := start(t, "master", append([]string{"master", "--addr", "127.0.0.1:0"}, args...)...)
 	m := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))
@@ -404,7 +408,7 @@ func (l *lineLog) String() string {
 }
 
 // waitFor waits until a whole line matches re, and returns its submatches.
-func (l *lineLog) waitFor(t *testing.T, p *proc, re *regexp.Regexp) []string {
+func (l *lineLog) waitFor(t testing.TB, p *proc, re *regexp.Regexp) []string {
 	t.Helper()
 	timeout := time.After(testTimeout)
 	for {
@@ -905,10 +909,10 @@ func TestQueueExpiredLeaseGoesToNextWorker(t *testing.T) {
 		t.Fatalf("first handout %+v, second %+v: want the same task on a new lease", first, second)
 	}
 	// Both workers answer; the master hears the first answer only.
-	if err := q.put([]Result{{ID: 0, Lease: second[0].Lease, Text: "7 * 7 = 49"}}); err != nil {
+	if err := q.putResults([]Result{{ID: 0, Lease: second[0].Lease, Text: "7 * 7 = 49"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.put([]Result{{ID: 0, Lease: first[0].Lease, Text: "late"}}); err != nil {
+	if err := q.putResults([]Result{{ID: 0, Lease: first[0].Lease, Text: "late"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := <-q.results; got.Text != "7 * 7 = 49" || len(q.results) != 0 {
@@ -935,7 +939,7 @@ func TestQueueClosedConnectionGivesBackItsTasks(t *testing.T) {
 		t.Fatalf("asked for 3 tasks, got %v", batch)
 	}
 	// The worker answers two, then its connection closes.
-	q.put([]Result{{ID: batch[0].ID, Lease: batch[0].Lease}, {ID: batch[1].ID, Lease: batch[1].Lease}})
+	q.putResults([]Result{{ID: batch[0].ID, Lease: batch[0].Lease}, {ID: batch[1].ID, Lease: batch[1].Lease}})
 	q.releaseOwner(1)
 	rest, _ := q.get(2, 10, testTimeout)
 	var got []int
@@ -946,7 +950,307 @@ func TestQueueClosedConnectionGivesBackItsTasks(t *testing.T) {
 	if diff := cmp.Diff(sortedInts(want), sortedInts(got)); diff != "" {
 		t.Errorf("tasks handed out after the connection closed (-want +got):\n%s", diff)
 	}
-	if err := q.put([]Result{{ID: 5}}); err == nil || err.Error() != "no task has id 5" {
+	if err := q.putResults([]Result{{ID: 5}}); err == nil || err.Error() != "no task has id 5" {
 		t.Errorf("a result for no task: %v", err)
 	}
+}
+
+// ---- throughput mode and 进程 VS 线程 ----
+
+// Quiet mode: a million tasks, two workers with 8 calls in flight each, one
+// line from the master, and the master stays small: a bit per answered task,
+// 8 bytes per waiting one.
+func TestQuietMillionTasks(t *testing.T) {
+	master, addr := startMaster(t, "--tasks", "1000000", "--quiet", "--timeout", "1m")
+	var workers []*proc
+	for i := range 2 {
+		workers = append(workers, start(t, fmt.Sprint("worker ", i+1),
+			"worker", "--server", addr, "--work", "0", "--tries", "0", "--jobs", "8", "--quiet"))
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	summary := regexp.MustCompile(`^1000000 results in \d+\.\d\ds \(\d+ tasks/s\)\n$`)
+	if !summary.MatchString(master.stdout.String()) {
+		t.Errorf("master's output %q does not match %v", master.stdout, summary)
+	}
+	for _, w := range workers {
+		if exit := w.wait(); exit != 0 {
+			t.Errorf("%s exited %d: %s", w.name, exit, w.stderr)
+		}
+		if diff := cmp.Diff("Connect to server 127.0.0.1...\nworker exit.\n", w.stdout.String()); diff != "" {
+			t.Errorf("%s's output (-want +got):\n%s", w.name, diff)
+		}
+	}
+	if peak := master.peakRSS(); peak >= 32<<20 {
+		t.Errorf("master's peak memory %.1f MiB, want under 32 MiB", float64(peak)/(1<<20))
+	}
+}
+
+// Batched and pipelined workers print the same lines as the tutorial's, and
+// every task is done exactly once.
+func TestBatchWorkerOutput(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "50")
+	worker := start(t, "worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms", "--jobs", "4", "--batch", "3")
+	if exit := worker.wait(); exit != 0 {
+		t.Errorf("worker exited %d: %s", exit, worker.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	tasks := checkMasterOutput(t, master)
+	if diff := cmp.Diff(sortedInts(tasks), sortedInts(workerTasks(worker))); diff != "" {
+		t.Errorf("tasks run (-want +got):\n%s", diff)
+	}
+	got := lines(worker.stdout.String())
+	if got[0] != "Connect to server 127.0.0.1..." || got[len(got)-1] != "worker exit." {
+		t.Errorf("worker's first and last lines: %q, %q", got[0], got[len(got)-1])
+	}
+}
+
+func TestTasksIO(t *testing.T) {
+	t.Parallel()
+	stdout, stderr, exit := runInProcess(t, "tasks", "--kind", "io", "--n", "1000", "--wait", "10ms")
+	got := lines(stdout)
+	if exit != 0 || stderr != "" || len(got) != 3 {
+		t.Fatalf("exit %d, stderr %q, output:\n%s", exit, stderr, stdout)
+	}
+	if want := "1000 goroutines each wait 10ms, all at once"; got[0] != want {
+		t.Errorf("first line %q, want %q", got[0], want)
+	}
+	if !regexp.MustCompile(`^peak memory \d+ MiB, \d+\.\d KiB a goroutine$`).MatchString(got[1]) {
+		t.Errorf("second line %q", got[1])
+	}
+	m := regexp.MustCompile(`^all done in (\d+\.\d\d) s$`).FindStringSubmatch(got[2])
+	if m == nil {
+		t.Fatalf("last line %q", got[2])
+	}
+	// One after the other, the waits would take 10 s.
+	if elapsed, _ := strconv.ParseFloat(m[1], 64); elapsed >= 5 {
+		t.Errorf("1000 waits of 10ms took %v s: they did not wait at once", elapsed)
+	}
+}
+
+func TestTasksCPU(t *testing.T) {
+	t.Parallel()
+	stdout, stderr, exit := runInProcess(t, "tasks", "--kind", "cpu", "--limit", "20000", "--n", "300")
+	if exit != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", exit, stderr)
+	}
+	// There are 2262 primes below 20000, however the job is split.
+	speed := regexp.MustCompile(`(?m)\d+\.\d\dx the speed of one, in \d+\.\d\d s$`)
+	got := speed.ReplaceAllString(stdout, "Sx the speed of one, in T s")
+	want := fmt.Sprintf(`count the primes below 20000 with
+       1 goroutine: 2262 primes, Sx the speed of one, in T s
+%8d goroutines: 2262 primes, Sx the speed of one, in T s
+     300 goroutines: 2262 primes, Sx the speed of one, in T s
+`, runtime.NumCPU())
+	if runtime.NumCPU() == 1 {
+		want = strings.Replace(want, "       1 goroutines", "       1 goroutine", 1)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestCountPrimes(t *testing.T) {
+	t.Parallel()
+	for _, goroutines := range []int{1, 2, 3, 7, 100, 1000} {
+		if got := countPrimes(1000, goroutines); got != 168 {
+			t.Errorf("countPrimes(1000, %d) = %d, want 168", goroutines, got)
+		}
+	}
+}
+
+// ---- benchmarks: go test -run '^$' -bench . (README, "Measured speed") ----
+
+// Ping is the smallest net/rpc service: the floor under any queue call.
+type Ping struct{}
+
+func (Ping) Ping(n int, reply *int) error {
+	*reply = n
+	return nil
+}
+
+// BenchmarkRPCRoundTrip is one bare net/rpc call on loopback per op.
+func BenchmarkRPCRoundTrip(b *testing.B) {
+	bareRoundTrips(b, b.N)
+}
+
+// bareRoundTrips makes n calls to Ping over loopback and returns how long
+// they took, not counting the connection's set-up.
+func bareRoundTrips(b *testing.B, n int) time.Duration {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer listener.Close()
+	server := rpc.NewServer()
+	server.Register(Ping{})
+	go func() {
+		conn, err := listener.Accept()
+		if err == nil {
+			server.ServeConn(conn)
+		}
+	}()
+	client, err := rpc.Dial("tcp", listener.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	var reply int
+	if err := client.Call("Ping.Ping", 0, &reply); err != nil { // gob sends its types once
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for i := range n {
+		if err := client.Call("Ping.Ping", i, &reply); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// benchmarkQueue moves b.N tasks through a real master's queue on loopback,
+// with the worker function given; an op is one task.
+func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, workerConfig) error, cfg workerConfig) {
+	queue := newTaskQueue(b.N, time.Minute)
+	queue.results = nil
+	manager := newQueueManager(queue, []byte("hello world"), io.Discard)
+	if err := manager.start("127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	defer manager.shutdown(0)
+	for range b.N {
+		queue.Put(7)
+	}
+	cfg.server, cfg.authkey, cfg.tries = manager.listener.Addr().String(), []byte("hello world"), 0
+	b.ResetTimer()
+	if err := worker(context.Background(), io.Discard, cfg); err != nil {
+		b.Fatal(err)
+	}
+	<-queue.finished
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
+}
+
+// BenchmarkQueue: jobs=1 is the tutorial's worker loop, two calls per task,
+// and its "of-bare-rpc" is the time of as many bare net/rpc calls, made in
+// the same run, over its own time; jobs=8 keeps 8 calls in flight;
+// batch=512 is what --work 0 does.
+func BenchmarkQueue(b *testing.B) {
+	b.Run("jobs=1", func(b *testing.B) {
+		benchmarkQueue(b, taskWorker, workerConfig{jobs: 1, batch: 1, getTimeout: time.Second})
+		queue := b.Elapsed()
+		bare := bareRoundTrips(b, 2*b.N)
+		b.ReportMetric(bare.Seconds()/queue.Seconds(), "of-bare-rpc")
+	})
+	b.Run("jobs=8", func(b *testing.B) {
+		benchmarkQueue(b, batchWorker, workerConfig{jobs: 8, batch: 1, getTimeout: time.Second, quiet: true})
+	})
+	b.Run("jobs=8,batch=512", func(b *testing.B) {
+		benchmarkQueue(b, batchWorker, workerConfig{jobs: 8, batch: autoBatch, getTimeout: time.Second, quiet: true})
+	})
+}
+
+// BenchmarkHandshake is one loopback connection and its authkey handshake per op.
+func BenchmarkHandshake(b *testing.B) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer listener.Close()
+	key := []byte("hello world")
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				serverHandshake(conn, key)
+			}()
+		}
+	}()
+	for b.Loop() {
+		conn, err := net.Dial("tcp", listener.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := clientHandshake(conn, key); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+	}
+}
+
+// BenchmarkBank is one deposit per op, from as many goroutines as cores,
+// with no processing delay: the cost of the lock against the teller.
+func BenchmarkBank(b *testing.B) {
+	b.Run("mutex", func(b *testing.B) {
+		account := &Account{}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				account.Deposit(1)
+			}
+		})
+	})
+	b.Run("chan", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		account := NewTellerAccount(ctx, 0)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				account.Deposit(1)
+			}
+		})
+	})
+}
+
+// BenchmarkThroughput runs the README's throughput command: a quiet master
+// with b.N tasks and two quiet workers with --jobs 8 --work 0, as separate
+// processes. It reports tasks/s from starting the workers to the master's
+// exit, the CPU time per task of all three, and the master's peak memory.
+// Run it with -benchtime 1000000x.
+func BenchmarkThroughput(b *testing.B) {
+	master, addr := startMaster(b, "--tasks", strconv.Itoa(b.N), "--quiet", "--timeout", "1m")
+	b.ResetTimer()
+	var workers []*proc
+	for i := range 2 {
+		workers = append(workers, start(b, fmt.Sprint("worker ", i+1),
+			"worker", "--server", addr, "--work", "0", "--tries", "0", "--jobs", "8", "--quiet"))
+	}
+	if exit := master.wait(); exit != 0 {
+		b.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	b.StopTimer()
+	cpu := master.cpu()
+	for _, w := range workers {
+		// A worker that connects as the master finishes may be cut off in
+		// its handshake: with a handful of tasks, that is no failure.
+		if exit := w.wait(); exit != 0 {
+			b.Logf("%s exited %d: %s", w.name, exit, w.stderr)
+		}
+		cpu += w.cpu()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/task")
+	b.ReportMetric(float64(master.peakRSS())/(1<<20), "master-MiB")
+	b.Logf("master: %s", strings.TrimSpace(master.stdout.String()))
+}
+
+// cpu is the CPU time, user and system, of an exited process.
+func (p *proc) cpu() time.Duration {
+	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+}
+
+// peakRSS is the most memory an exited process had resident, in bytes.
+func (p *proc) peakRSS() int64 {
+	usage := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if runtime.GOOS == "darwin" {
+		return usage.Maxrss // bytes there, KiB on Linux
+	}
+	return usage.Maxrss << 10
 }

@@ -63,7 +63,7 @@ type ResultQueue struct {
 
 // Put is result.put(r), for any number of results at once.
 func (r *ResultQueue) Put(results []Result, _ *struct{}) error {
-	return r.queue.put(results)
+	return r.queue.putResults(results)
 }
 
 // QueueManager serves a taskQueue to the workers that know the authkey.
@@ -76,15 +76,16 @@ type QueueManager struct {
 	served   chan struct{}  // closed when the accept loop has returned
 	handlers sync.WaitGroup // one per connection
 
-	mu        sync.Mutex        // guards the fields below
-	conns     map[net.Conn]bool // open connections; true once authenticated
-	lastOwner int               // the id of the newest authenticated connection
-	stopping  bool              // shutdown has begun
+	mu        sync.Mutex            // guards the fields below
+	conns     map[net.Conn]struct{} // open connections
+	lastOwner int                   // the id of the newest authenticated connection
+	stopping  bool                  // shutdown has begun
+	hangingUp bool                  // shutdown is closing every connection
 }
 
 func newQueueManager(queue *taskQueue, authkey []byte, log io.Writer) *QueueManager {
 	return &QueueManager{queue: queue, authkey: authkey, log: log,
-		served: make(chan struct{}), conns: map[net.Conn]bool{}}
+		served: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 }
 
 // start listens on addr and serves in the background (Python: manager.start()).
@@ -137,10 +138,7 @@ func (m *QueueManager) handle(conn net.Conn) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	owner, ok := m.authenticated(conn)
-	if !ok {
-		return
-	}
+	owner := m.newOwner()
 	defer m.queue.releaseOwner(owner)
 
 	server := rpc.NewServer()
@@ -152,10 +150,10 @@ func (m *QueueManager) handle(conn net.Conn) {
 func (m *QueueManager) track(conn net.Conn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.stopping {
+	if m.hangingUp {
 		return false
 	}
-	m.conns[conn] = false
+	m.conns[conn] = struct{}{}
 	return true
 }
 
@@ -165,16 +163,12 @@ func (m *QueueManager) untrack(conn net.Conn) {
 	delete(m.conns, conn)
 }
 
-// authenticated marks conn as a worker and names it, unless shutdown began.
-func (m *QueueManager) authenticated(conn net.Conn) (owner int, ok bool) {
+// newOwner names an authenticated connection, for the leases it takes.
+func (m *QueueManager) newOwner() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.stopping {
-		return 0, false
-	}
-	m.conns[conn] = true
 	m.lastOwner++
-	return m.lastOwner, true
+	return m.lastOwner
 }
 
 // shutdown stops serving (Python: manager.shutdown()). Workers are told that
@@ -187,15 +181,11 @@ func (m *QueueManager) shutdown(grace time.Duration) {
 		return
 	}
 	m.stopping = true
-	for conn, authenticated := range m.conns {
-		if !authenticated {
-			conn.Close()
-		}
-	}
 	m.mu.Unlock()
 
 	m.listener.Close()
 	<-m.served
+	// A worker still in its handshake gets in, and is told there are no tasks.
 	m.queue.shutdown()
 	handled := make(chan struct{})
 	go func() { m.handlers.Wait(); close(handled) }()
@@ -205,6 +195,7 @@ func (m *QueueManager) shutdown(grace time.Duration) {
 	case <-time.After(grace):
 	}
 	m.mu.Lock()
+	m.hangingUp = true
 	for conn := range m.conns {
 		conn.Close()
 	}

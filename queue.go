@@ -9,7 +9,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,36 +33,52 @@ type Result struct {
 }
 
 // taskQueue holds a fixed number of tasks from Put until each has a result.
+// A task waiting for a worker is in pending, a task out with a worker is in
+// its lease, and a task with a result is only a bit in done: the master
+// keeps nothing else of it.
 type taskQueue struct {
-	pending      chan int      // ids of tasks waiting for a worker; each id is here at most once
-	results      chan Result   // the first result of each task, for the master
+	total        int           // how many tasks the master puts
+	ready        chan struct{} // holds a token while pending may have tasks
 	finished     chan struct{} // closed once every task has its result, or at shutdown
+	stopped      chan struct{} // closed at shutdown: nobody reads results any more
+	results      chan Result   // the first result of each task, for the master; nil: only count them
 	leaseTimeout time.Duration
 
 	mu        sync.Mutex        // guards the fields below
-	numbers   []int             // the N of each task, by id
+	pending   []queued          // tasks waiting for a worker, oldest first
+	put       int               // how many tasks the master has put
 	done      []uint64          // one bit per task id: its result is in
 	doneCount int               // bits set in done
 	leases    map[uint64]*lease // tasks out with workers
 	lastLease uint64            // the id of the newest lease
-	closed    bool              // finished is closed
+	closed    bool              // finished and stopped are closed
+	firstLent time.Time         // when a worker first took a task
 }
+
+// queued is a task as the master keeps it: 8 bytes, so a million fit in 8 MB.
+type queued struct{ id, n int32 }
 
 // A lease is a handout of tasks to one worker connection.
 type lease struct {
-	owner       int   // the connection holding it
-	ids         []int // the tasks
-	outstanding int   // results still to come
+	owner       int      // the connection holding it
+	tasks       []queued // what it holds
+	outstanding int      // results still to come
 	timer       *time.Timer
 }
 
-func newTaskQueue(capacity int, leaseTimeout time.Duration) *taskQueue {
+// maxTasks is the most tasks a queue takes: ids fit in an int32.
+const maxTasks = 1<<31 - 1
+
+func newTaskQueue(total int, leaseTimeout time.Duration) *taskQueue {
 	return &taskQueue{
-		pending:      make(chan int, capacity),
-		results:      make(chan Result, capacity),
+		total:        total,
+		ready:        make(chan struct{}, 1),
 		finished:     make(chan struct{}),
+		stopped:      make(chan struct{}),
+		results:      make(chan Result, 1024),
 		leaseTimeout: leaseTimeout,
-		done:         make([]uint64, (capacity+63)/64),
+		pending:      make([]queued, 0, total),
+		done:         make([]uint64, (total+63)/64),
 		leases:       map[uint64]*lease{},
 	}
 }
@@ -69,84 +87,91 @@ func newTaskQueue(capacity int, leaseTimeout time.Duration) *taskQueue {
 func (q *taskQueue) Put(n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.numbers) == cap(q.pending) {
-		panic("taskQueue: more tasks than its capacity")
+	if q.put == q.total {
+		panic("taskQueue: more tasks than it was made for")
 	}
-	q.numbers = append(q.numbers, n)
-	q.pending <- len(q.numbers) - 1
+	q.pending = append(q.pending, queued{id: int32(q.put), n: int32(n)})
+	q.put++
+	q.signal()
+}
+
+// signal wakes one waiting get. q.mu must be held.
+func (q *taskQueue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default: // a token is there already
+	}
 }
 
 // get hands up to max tasks to owner, waiting up to wait for the first.
 // It returns none if wait passes, and closed once no task will ever come.
 func (q *taskQueue) get(owner, max int, wait time.Duration) (tasks []Task, closed bool) {
+	if tasks := q.lend(owner, max); tasks != nil {
+		return tasks, false
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		ids, closed := q.take(max, deadline.C)
-		if len(ids) == 0 {
-			return nil, closed
+		select {
+		case <-q.ready:
+		case <-q.finished:
+			return nil, true
+		case <-deadline.C:
+			return nil, false
 		}
-		if tasks := q.lend(owner, ids); len(tasks) > 0 {
+		if tasks := q.lend(owner, max); tasks != nil {
 			return tasks, false
 		}
-		// Every one was answered while it waited in the queue: wait again.
 	}
 }
 
-// take waits for a pending task id, then takes up to max without waiting.
-func (q *taskQueue) take(max int, deadline <-chan time.Time) (ids []int, closed bool) {
-	select {
-	case id := <-q.pending:
-		ids = append(ids, id)
-	case <-q.finished:
-		return nil, true
-	case <-deadline:
-		return nil, false
-	}
-	for len(ids) < max {
-		select {
-		case id := <-q.pending:
-			ids = append(ids, id)
-		default:
-			return ids, false
-		}
-	}
-	return ids, false
-}
-
-// lend leases the unanswered tasks among ids to owner.
-func (q *taskQueue) lend(owner int, ids []int) []Task {
+// lend leases up to max pending tasks to owner, or returns nil if none is pending.
+func (q *taskQueue) lend(owner, max int) []Task {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	ids = q.dropDone(ids)
-	if len(ids) == 0 {
+	var taken []queued
+	for len(taken) == 0 && len(q.pending) > 0 {
+		n := min(max, len(q.pending))
+		// Some may have been answered by a worker whose lease had run out.
+		taken = q.dropDone(slices.Clone(q.pending[:n]))
+		q.pending = q.pending[n:]
+	}
+	if len(taken) == 0 {
 		return nil
+	}
+	if len(q.pending) > 0 {
+		q.signal() // for the next worker waiting
+	}
+	if q.lastLease == 0 {
+		q.firstLent = time.Now()
 	}
 	q.lastLease++
 	leaseID := q.lastLease
-	l := &lease{owner: owner, ids: ids, outstanding: len(ids)}
+	l := &lease{owner: owner, tasks: taken, outstanding: len(taken)}
 	l.timer = time.AfterFunc(q.leaseTimeout, func() { q.expire(leaseID) })
 	q.leases[leaseID] = l
-	tasks := make([]Task, len(ids))
-	for i, id := range ids {
-		tasks[i] = Task{ID: id, N: q.numbers[id], Lease: leaseID}
+	tasks := make([]Task, len(taken))
+	for i, t := range taken {
+		tasks[i] = Task{ID: int(t.id), N: int(t.n), Lease: leaseID}
 	}
 	return tasks
 }
 
-// put records results. A task's first result goes to the master; later ones,
-// from workers whose lease ran out, are dropped.
-func (q *taskQueue) put(results []Result) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+// putResults records results. A task's first result goes to the master;
+// later ones, from workers whose lease ran out, are dropped.
+func (q *taskQueue) putResults(results []Result) error {
 	for _, r := range results {
-		if r.ID < 0 || r.ID >= len(q.numbers) {
+		if r.ID < 0 || r.ID >= q.total {
 			return fmt.Errorf("no task has id %d", r.ID)
 		}
-		if !q.isDone(r.ID) {
+	}
+	first := make([]Result, 0, len(results))
+	q.mu.Lock()
+	for _, r := range results {
+		if !q.isDone(int32(r.ID)) {
 			q.done[r.ID/64] |= 1 << (r.ID % 64)
 			q.doneCount++
-			q.results <- r // never blocks: room for one result per task
+			first = append(first, r)
 		}
 		if l := q.leases[r.Lease]; l != nil {
 			if l.outstanding--; l.outstanding == 0 {
@@ -154,8 +179,20 @@ func (q *taskQueue) put(results []Result) error {
 			}
 		}
 	}
-	if q.doneCount == cap(q.pending) {
+	if q.doneCount == q.total {
 		q.close()
+	}
+	q.mu.Unlock()
+
+	if q.results == nil {
+		return nil
+	}
+	for _, r := range first {
+		select {
+		case q.results <- r:
+		case <-q.stopped:
+			return errors.New("the master has stopped")
+		}
 	}
 	return nil
 }
@@ -187,18 +224,21 @@ func (q *taskQueue) release(leaseID uint64) {
 	}
 	l.timer.Stop()
 	delete(q.leases, leaseID)
-	for _, id := range q.dropDone(l.ids) {
-		q.pending <- id // never blocks: an id out on a lease is not in pending
+	if unanswered := q.dropDone(l.tasks); len(unanswered) > 0 {
+		q.pending = append(q.pending, unanswered...)
+		q.signal()
 	}
 }
 
-// shutdown wakes every waiting get with closed.
+// shutdown wakes every waiting get with closed, and every put blocked on a
+// result nobody will read.
 func (q *taskQueue) shutdown() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.close()
-	for id := range q.leases {
-		q.leases[id].timer.Stop()
+	close(q.stopped)
+	for _, l := range q.leases {
+		l.timer.Stop()
 	}
 }
 
@@ -211,35 +251,46 @@ func (q *taskQueue) close() {
 }
 
 // isDone reports whether task id has its result. q.mu must be held.
-func (q *taskQueue) isDone(id int) bool {
+func (q *taskQueue) isDone(id int32) bool {
 	return q.done[id/64]&(1<<(id%64)) != 0
 }
 
-// dropDone filters out the ids that have their result. q.mu must be held.
-func (q *taskQueue) dropDone(ids []int) []int {
-	kept := ids[:0]
-	for _, id := range ids {
-		if !q.isDone(id) {
-			kept = append(kept, id)
+// dropDone filters out, in place, the tasks that have their result.
+// q.mu must be held.
+func (q *taskQueue) dropDone(tasks []queued) []queued {
+	kept := tasks[:0]
+	for _, t := range tasks {
+		if !q.isDone(t.id) {
+			kept = append(kept, t)
 		}
 	}
 	return kept
+}
+
+// progress reports how many tasks have their result, and since when workers
+// have been taking tasks.
+func (q *taskQueue) progress() (answered int, since time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.doneCount, q.firstLent
 }
 
 // missing describes the tasks without a result, for an error message.
 func (q *taskQueue) missing() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	unanswered := q.dropDone(slices.Clone(q.pending))
+	for _, l := range q.leases {
+		unanswered = append(unanswered, q.dropDone(slices.Clone(l.tasks))...)
+	}
+	slices.SortFunc(unanswered, func(a, b queued) int { return int(a.id - b.id) })
 	const shown = 10
 	var list []string
-	for id, n := range q.numbers {
-		if !q.isDone(id) && len(list) < shown {
-			list = append(list, fmt.Sprintf("#%d (n=%d)", id, n))
-		}
+	for _, t := range unanswered[:min(shown, len(unanswered))] {
+		list = append(list, fmt.Sprintf("#%d (n=%d)", t.id, t.n))
 	}
-	missing := len(q.numbers) - q.doneCount
-	if missing > shown {
-		list = append(list, fmt.Sprintf("and %d more", missing-shown))
+	if more := q.total - q.doneCount - len(list); more > 0 {
+		list = append(list, fmt.Sprintf("and %d more", more))
 	}
 	return "missing tasks: " + strings.Join(list, ", ")
 }

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -16,4 +17,16 @@ func cpuTime() (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano()), nil
+}
+
+// peakMemory returns the most memory this process has had resident, in bytes.
+func peakMemory() (int64, error) {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0, err
+	}
+	if runtime.GOOS == "darwin" {
+		return int64(usage.Maxrss), nil // bytes there, KiB elsewhere
+	}
+	return int64(usage.Maxrss) << 10, nil
 }

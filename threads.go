@@ -1,4 +1,5 @@
-// Section 多线程 of the tutorial, and the GIL paragraph after 线程之间的通信.
+// Section 多线程 of the tutorial, the GIL paragraph after 线程之间的通信, and
+// section 进程 VS 线程, which has no listing: tasks makes it one.
 //
 // Python's threading.Thread becomes a goroutine started with sync.WaitGroup.Go,
 // and t.join() becomes wg.Wait(). Goroutines have no names, so the name that
@@ -158,4 +159,87 @@ func spin(out io.Writer, goroutines int, duration time.Duration) error {
 	cores := float64(after-before) / float64(wall)
 	fmt.Fprintf(out, "used %.2f of %d cores\n", cores, runtime.NumCPU())
 	return nil
+}
+
+// ioBound is the I/O-bound half of 进程 VS 线程: n tasks that each spend
+// their time waiting, as on the network or a disk. A goroutine starts with a
+// few KiB of stack and a waiting one costs no CPU, so they can all wait at
+// once, and the whole takes little more than one wait.
+func ioBound(out io.Writer, n int, wait time.Duration) error {
+	fmt.Fprintf(out, "%d goroutines each wait %v, all at once\n", n, wait)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { time.Sleep(wait) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	peak, err := peakMemory()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB a goroutine\n", float64(peak)/(1<<20), float64(peak)/1024/float64(n))
+	fmt.Fprintf(out, "all done in %.2f s\n", elapsed.Seconds())
+	return nil
+}
+
+// cpuBound is the compute-bound half: one fixed job, counting the primes
+// below limit, split over one goroutine, one per core, and many. Past the
+// number of cores, more goroutines only add switching: the speed-up stops.
+func cpuBound(out io.Writer, limit, many int) {
+	fmt.Fprintf(out, "count the primes below %d with\n", limit)
+	var alone time.Duration
+	for _, goroutines := range []int{1, runtime.NumCPU(), many} {
+		start := time.Now()
+		primes := countPrimes(limit, goroutines)
+		elapsed := time.Since(start)
+		if goroutines == 1 {
+			alone = elapsed
+		}
+		fmt.Fprintf(out, "%8d goroutine%s: %d primes, %.2fx the speed of one, in %.2f s\n",
+			goroutines, plural(goroutines), primes, alone.Seconds()/elapsed.Seconds(), elapsed.Seconds())
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// countPrimes counts the primes below limit by trial division. The numbers
+// go out in blocks of primeBlock, dealt round the goroutines like cards, so
+// that each gets its share of the large numbers, which cost the most.
+func countPrimes(limit, goroutines int) int {
+	const primeBlock = 100
+	var count atomic.Int64
+	var wg sync.WaitGroup
+	for k := range goroutines {
+		wg.Go(func() {
+			found := 0
+			for block := k * primeBlock; block < limit; block += goroutines * primeBlock {
+				for n := block; n < min(block+primeBlock, limit); n++ {
+					if isPrime(n) {
+						found++
+					}
+				}
+			}
+			count.Add(int64(found))
+		})
+	}
+	wg.Wait()
+	return int(count.Load())
+}
+
+func isPrime(n int) bool {
+	if n < 2 {
+		return false
+	}
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
 }

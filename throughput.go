@@ -1,0 +1,153 @@
+// Throughput mode of section 分布式进程: the tutorial's queue, pushed to what
+// the machine can do, for `master --quiet` and `worker --quiet --jobs J`.
+//
+// taskMaster and taskWorker in distributed.go stay the tutorial's listings:
+// one task per call, a line per task. Here the master prints one line at the
+// end, and a worker keeps J calls in flight on its one connection and moves
+// many tasks per call. Leases and exactly-once results are the queue's, so
+// they hold here too.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// autoBatch is how many tasks a worker with --work 0 asks for at once: enough
+// that one call's cost, some tens of microseconds, is small beside its tasks'.
+const autoBatch = 512
+
+// quietMaster is taskMaster without a line per task. Its one line says how
+// many results came in how long, from the first task a worker took.
+func quietMaster(ctx context.Context, out, log io.Writer, cfg masterConfig) error {
+	queue := newTaskQueue(cfg.tasks, cfg.lease)
+	queue.results = nil // only counted: see progress
+	// The tasks go in before the queue is served, so that a worker that
+	// connects at once times the queue, not the puts.
+	rng := newRand(cfg.seed, 0)
+	for range cfg.tasks {
+		queue.Put(randint(rng, 0, 10000))
+	}
+	manager := newQueueManager(queue, cfg.authkey, log)
+	if err := manager.start(cfg.addr); err != nil {
+		return err
+	}
+	defer manager.shutdown(0)
+
+	// Wait for the last result, failing if none comes for cfg.timeout.
+	watchdog := time.NewTicker(cfg.timeout)
+	defer watchdog.Stop()
+	lastCount := 0
+	for done := false; !done; {
+		select {
+		case <-queue.finished:
+			done = true
+		case <-watchdog.C:
+			answered, _ := queue.progress()
+			if answered == lastCount {
+				return noResultError(cfg, answered, queue)
+			}
+			lastCount = answered
+		case <-ctx.Done():
+			answered, _ := queue.progress()
+			return fmt.Errorf("%w after %d of %d results", errInterrupted, answered, cfg.tasks)
+		}
+	}
+	_, since := queue.progress()
+	elapsed := time.Since(since)
+	manager.shutdown(shutdownGrace)
+	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
+	return nil
+}
+
+// noResultError is the master's error when results stop coming.
+func noResultError(cfg masterConfig, answered int, queue *taskQueue) error {
+	return fmt.Errorf("no result within %v: %d of %d results arrived; %s",
+		cfg.timeout, answered, cfg.tasks, queue.missing())
+}
+
+// batchWorker is taskWorker with cfg.jobs calls in flight at once, each
+// moving up to cfg.batch tasks. --tries counts the calls that take tasks.
+func batchWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
+	serverAddr, _, _ := net.SplitHostPort(cfg.server)
+	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
+	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	task, result := m.getTaskQueue(), m.getResultQueue()
+
+	ctx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	var (
+		tries    atomic.Int64
+		jobs     sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for range cfg.jobs {
+		jobs.Go(func() {
+			for cfg.tries == 0 || tries.Add(1) <= int64(cfg.tries) {
+				tasks, err := task.GetBatch(ctx, cfg.batch, cfg.getTimeout)
+				if errors.Is(err, errEmpty) {
+					if !cfg.quiet {
+						fmt.Fprintln(out, "task queue is empty.")
+					}
+					continue
+				}
+				if errors.Is(err, errNoTasksLeft) || (errors.Is(err, errLost) && cfg.tries == 0) {
+					return // as in taskWorker
+				}
+				if err == nil {
+					err = runBatch(ctx, out, result, tasks, cfg)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; stopJobs() })
+					return
+				}
+			}
+		})
+	}
+	jobs.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	fmt.Fprintln(out, "worker exit.")
+	return nil
+}
+
+// runBatch does a batch of tasks and sends their results in one call.
+func runBatch(ctx context.Context, out io.Writer, result remoteResultQueue, tasks []Task, cfg workerConfig) error {
+	results := make([]Result, len(tasks))
+	for i, t := range tasks {
+		n := t.N
+		if !cfg.quiet {
+			fmt.Fprintf(out, "run task %d * %d...\n", n, n)
+		}
+		if err := sleep(ctx, cfg.work); err != nil {
+			return err
+		}
+		results[i] = Result{ID: t.ID, Lease: t.Lease, Text: square(n)}
+	}
+	return result.PutBatch(ctx, results)
+}
+
+// square formats "n * n = r" as fmt.Sprintf does in taskWorker, in a quarter
+// of the time.
+func square(n int) string {
+	b := make([]byte, 0, 32)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, " * "...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, " = "...)
+	b = strconv.AppendInt(b, int64(n*n), 10)
+	return string(b)
+}
