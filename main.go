@@ -129,18 +129,44 @@ func usagef(fs *flag.FlagSet, format string, args ...any) error {
 	return errUsage
 }
 
-// checkPositive rejects durations and counts below one.
-func checkPositive[T int | time.Duration](fs *flag.FlagSet, name string, value T) error {
-	if value <= 0 {
-		return usagef(fs, "--%s must be positive, not %v", name, value)
+// validate reports the first failed check as a usage error.
+func validate(fs *flag.FlagSet, checks ...error) error {
+	for _, err := range checks {
+		if err != nil {
+			return usagef(fs, "%v", err)
+		}
 	}
 	return nil
 }
 
-// checkAtMost rejects a count above limit.
-func checkAtMost(fs *flag.FlagSet, name string, value, limit int) error {
+// positive checks that a count or duration flag is above zero.
+func positive[T int | time.Duration](name string, value T) error {
+	if value <= 0 {
+		return fmt.Errorf("--%s must be positive, not %v", name, value)
+	}
+	return nil
+}
+
+// notNegative checks that a count or duration flag is zero or more.
+func notNegative[T int | time.Duration](name string, value T) error {
+	if value < 0 {
+		return fmt.Errorf("--%s must not be negative, not %v", name, value)
+	}
+	return nil
+}
+
+// atMost checks that a count or duration flag is no more than limit.
+func atMost[T int | time.Duration](name string, value, limit T) error {
 	if value > limit {
-		return usagef(fs, "--%s must be at most %d, not %d", name, limit, value)
+		return fmt.Errorf("--%s must be at most %v, not %v", name, limit, value)
+	}
+	return nil
+}
+
+// hostPort checks that an address flag is host:port.
+func hostPort(name, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("--%s %q: want host:port, as in 127.0.0.1:5000", name, addr)
 	}
 	return nil
 }
@@ -150,8 +176,8 @@ func runLoop(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *tick < 0 {
-		return usagef(fs, "--tick must not be negative, not %v", *tick)
+	if err := validate(fs, notNegative("tick", *tick)); err != nil {
+		return err
 	}
 	loopMain(withThreadName(ctx, "MainThread"), stdout, *tick)
 	return nil
@@ -164,7 +190,7 @@ func runDownload(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkPositive(fs, "second", *second); err != nil {
+	if err := validate(fs, positive("second", *second)); err != nil {
 		return err
 	}
 	if *seed == 0 {
@@ -186,14 +212,12 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkPositive(fs, "depositors", *depositors); err != nil {
-		return err
-	}
-	if *delay < 0 {
-		return usagef(fs, "--delay must not be negative, not %v", *delay)
-	}
+	var chanWithoutLock error
 	if *useChan && !*lock {
-		return usagef(fs, "--chan needs no lock: leave out --lock=false")
+		chanWithoutLock = errors.New("--chan needs no lock: leave out --lock=false")
+	}
+	if err := validate(fs, positive("depositors", *depositors), notNegative("delay", *delay), chanWithoutLock); err != nil {
+		return err
 	}
 	var account account
 	switch {
@@ -217,14 +241,8 @@ func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkPositive(fs, "goroutines", *goroutines); err != nil {
+	if err := validate(fs, positive("goroutines", *goroutines), positive("for", *duration), notNegative("gomaxprocs", *gomaxprocs)); err != nil {
 		return err
-	}
-	if err := checkPositive(fs, "for", *duration); err != nil {
-		return err
-	}
-	if *gomaxprocs < 0 {
-		return usagef(fs, "--gomaxprocs must not be negative, not %d", *gomaxprocs)
 	}
 	if *gomaxprocs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*gomaxprocs))
@@ -240,24 +258,18 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkPositive(fs, "n", *n); err != nil {
+	var badKind error
+	if *kind != "io" && *kind != "cpu" {
+		badKind = fmt.Errorf("--kind must be io or cpu, not %q", *kind)
+	}
+	if err := validate(fs, badKind, positive("n", *n), notNegative("wait", *wait), positive("limit", *limit)); err != nil {
 		return err
 	}
-	switch *kind {
-	case "io":
-		if *wait < 0 {
-			return usagef(fs, "--wait must not be negative, not %v", *wait)
-		}
-		return ioBound(stdout, *n, *wait)
-	case "cpu":
-		if err := checkPositive(fs, "limit", *limit); err != nil {
-			return err
-		}
+	if *kind == "cpu" {
 		cpuBound(stdout, *limit, *n)
 		return nil
-	default:
-		return usagef(fs, "--kind must be io or cpu, not %q", *kind)
 	}
+	return ioBound(stdout, *n, *wait)
 }
 
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -294,14 +306,6 @@ func authkeyFlag(fs *flag.FlagSet) func() []byte {
 	}
 }
 
-// checkAddr rejects an address that is not host:port.
-func checkAddr(fs *flag.FlagSet, name, addr string) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return usagef(fs, "--%s %q: want host:port, as in 127.0.0.1:5000", name, addr)
-	}
-	return nil
-}
-
 // interruptible returns a context that Ctrl-C (or SIGTERM) cancels, so that
 // the master and the worker close their connections before they exit.
 func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -319,18 +323,9 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkAddr(fs, "addr", *addr); err != nil {
+	if err := validate(fs, hostPort("addr", *addr), positive("tasks", *tasks), atMost("tasks", *tasks, maxTasks),
+		positive("timeout", *timeout), positive("lease", *lease)); err != nil {
 		return err
-	}
-	for _, check := range []error{
-		checkPositive(fs, "tasks", *tasks),
-		checkAtMost(fs, "tasks", *tasks, maxTasks),
-		checkPositive(fs, "timeout", *timeout),
-		checkPositive(fs, "lease", *lease),
-	} {
-		if check != nil {
-			return check
-		}
 	}
 	if *seed == 0 {
 		*seed = randomSeed()
@@ -358,23 +353,10 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkAddr(fs, "server", *server); err != nil {
+	if err := validate(fs, hostPort("server", *server), notNegative("tries", *tries),
+		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, maxWait),
+		notNegative("work", *work), positive("jobs", *jobs), notNegative("batch", *batch)); err != nil {
 		return err
-	}
-	if *tries < 0 {
-		return usagef(fs, "--tries must not be negative, not %d", *tries)
-	}
-	if *getTimeout < 0 || *getTimeout > maxWait {
-		return usagef(fs, "--get-timeout must be between 0s and %v, not %v", maxWait, *getTimeout)
-	}
-	if *work < 0 {
-		return usagef(fs, "--work must not be negative, not %v", *work)
-	}
-	if err := checkPositive(fs, "jobs", *jobs); err != nil {
-		return err
-	}
-	if *batch < 0 {
-		return usagef(fs, "--batch must not be negative, not %d", *batch)
 	}
 	if *batch == 0 {
 		*batch = 1

@@ -303,6 +303,12 @@ func TestUsage(t *testing.T) {
 		{[]string{"bank", "--depositors", "0"}, 2, "bank: --depositors must be positive, not 0"},
 		{[]string{"bank", "--chan", "--lock=false"}, 2, "bank: --chan needs no lock: leave out --lock=false"},
 		{[]string{"spin", "--gomaxprocs", "-1"}, 2, "spin: --gomaxprocs must not be negative, not -1"},
+		{[]string{"tasks", "--kind", "gpu"}, 2, `tasks: --kind must be io or cpu, not "gpu"`},
+		{[]string{"master", "--addr", "5000"}, 2, `master: --addr "5000": want host:port, as in 127.0.0.1:5000`},
+		{[]string{"master", "--tasks", "0"}, 2, "master: --tasks must be positive, not 0"},
+		{[]string{"master", "--tasks", "3000000000"}, 2, "master: --tasks must be at most 2147483647, not 3000000000"},
+		{[]string{"worker", "--jobs", "0"}, 2, "worker: --jobs must be positive, not 0"},
+		{[]string{"worker", "--get-timeout", "2m"}, 2, "worker: --get-timeout must be at most 1m0s, not 2m0s"},
 	} {
 		stdout, stderr, exit := runInProcess(t, tc.args...)
 		if exit != tc.exit || stdout != "" || lines(stderr)[0] != tc.firstLine {
@@ -432,6 +438,19 @@ func (l *lineLog) waitFor(t testing.TB, p *proc, re *regexp.Regexp) []string {
 			t.Fatalf("%s printed no line like %v within %v\nstdout:\n%s\nstderr:\n%s", p.name, re, testTimeout, p.stdout, p.stderr)
 		}
 	}
+}
+
+// finish waits for a worker that takes tasks until there are none, then for
+// its master, and checks the master's output.
+func finish(t *testing.T, master, worker *proc) {
+	t.Helper()
+	if exit := worker.wait(); exit != 0 {
+		t.Errorf("%s exited %d: %s", worker.name, exit, worker.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	checkMasterOutput(t, master)
 }
 
 // golden reads testdata/name.
@@ -602,14 +621,7 @@ func TestWrongAuthkey(t *testing.T) {
 	}
 	master.stderr.waitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: authentication failed: the worker did not prove it knows the authkey$`))
 
-	good := start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
-	if exit := good.wait(); exit != 0 {
-		t.Errorf("good worker exited %d: %s", exit, good.stderr)
-	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
-	}
-	checkMasterOutput(t, master)
+	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
 }
 
 // The key can come from $TASK_AUTHKEY instead of the command line.
@@ -622,14 +634,8 @@ func TestAuthkeyFromEnvironment(t *testing.T) {
 	if exit := tutorialKey.wait(); exit != 1 {
 		t.Errorf("worker with the tutorial's key exited %d, want 1", exit)
 	}
-	good := startWithEnv(t, "worker", secret, "worker", "--server", addr, "--tries", "0", "--work", "1ms")
-	if exit := good.wait(); exit != 0 {
-		t.Errorf("worker with the key from the environment exited %d: %s", exit, good.stderr)
-	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
-	}
-	checkMasterOutput(t, master)
+	finish(t, master, startWithEnv(t, "worker with the key from the environment", secret,
+		"worker", "--server", addr, "--tries", "0", "--work", "1ms"))
 }
 
 // Peers that do not speak the handshake are turned away, one at a time,
@@ -652,14 +658,7 @@ func TestMasterSurvivesBadPeers(t *testing.T) {
 	oversized := dial()
 	oversized.Write([]byte{0xff, 0xff, 0xff, 0xff})
 
-	good := start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
-	if exit := good.wait(); exit != 0 {
-		t.Errorf("good worker exited %d: %s", exit, good.stderr)
-	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
-	}
-	checkMasterOutput(t, master)
+	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
 	for _, want := range []string{
 		`rejected 127\.0\.0\.1:\d+: handshake: a message of \d+ bytes is too long \(at most 64\)`, // the HTTP request's first 4 bytes
 		`rejected 127\.0\.0\.1:\d+: handshake: a message of 4294967295 bytes is too long \(at most 64\)`,
