@@ -1,10 +1,14 @@
 //go:build unix
 
-// The process's own resource use, which spin and tasks report. Python would
-// read it with resource.getrusage; Go's syscall package has the same call.
+// The process's own resource use, which spin, tasks and the quiet master
+// report. Python would read it with resource.getrusage; Go's syscall package
+// has the same call.
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"runtime"
 	"syscall"
 	"time"
@@ -20,7 +24,19 @@ func cpuTime() (time.Duration, error) {
 }
 
 // peakMemory returns the most memory this process has had resident, in bytes.
+//
+// On Linux it reads VmHWM: getrusage's maxrss also counts the memory of the
+// process that started this one (`go run`, or a test) as it was when it
+// forked, which can be far more than this program ever used.
 func peakMemory() (int64, error) {
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for line := range bytes.Lines(status) {
+			var kib int64
+			if _, err := fmt.Sscanf(string(line), "VmHWM: %d kB", &kib); err == nil {
+				return kib << 10, nil
+			}
+		}
+	}
 	var usage syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
 		return 0, err

@@ -167,6 +167,10 @@ func spin(out io.Writer, goroutines int, duration time.Duration) error {
 // once, and the whole takes little more than one wait.
 func ioBound(out io.Writer, n int, wait time.Duration) error {
 	fmt.Fprintf(out, "%d goroutines each wait %v, all at once\n", n, wait)
+	before, err := peakMemory()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range n {
@@ -178,7 +182,8 @@ func ioBound(out io.Writer, n int, wait time.Duration) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB a goroutine\n", float64(peak)/(1<<20), float64(peak)/1024/float64(n))
+	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB more for each goroutine\n",
+		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n))
 	fmt.Fprintf(out, "all done in %.2f s\n", elapsed.Seconds())
 	return nil
 }

@@ -25,7 +25,8 @@ import (
 const autoBatch = 512
 
 // quietMaster is taskMaster without a line per task. Its one line says how
-// many results came in how long, from the first task a worker took.
+// many results came in how long, from the first task a worker took; its
+// peak memory goes to log.
 func quietMaster(ctx context.Context, out, log io.Writer, cfg masterConfig) error {
 	queue := newTaskQueue(cfg.tasks, cfg.lease)
 	queue.results = nil // only counted: see progress
@@ -64,6 +65,9 @@ func quietMaster(ctx context.Context, out, log io.Writer, cfg masterConfig) erro
 	elapsed := time.Since(since)
 	manager.shutdown(shutdownGrace)
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
+	if peak, err := peakMemory(); err == nil {
+		fmt.Fprintf(log, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))
+	}
 	return nil
 }
 
