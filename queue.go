@@ -141,6 +141,8 @@ func (q *taskQueue) lend(owner, max int) []Task {
 	}
 	if len(q.pending) > 0 {
 		q.signal() // for the next worker waiting
+	} else {
+		q.pending = nil // let the put tasks' array go
 	}
 	if q.lastLease == 0 {
 		q.firstLent = time.Now()
