@@ -25,7 +25,6 @@ type masterConfig struct {
 	timeout time.Duration // result.get(timeout=10)
 	seed    uint64        // for random.randint
 	lease   time.Duration // how long a worker may hold a task before another gets it
-	quiet   bool          // print no line per task: see quietMaster
 }
 
 // taskMaster is task_master.py's main block. Its output goes to out; log

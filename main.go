@@ -333,9 +333,9 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	cfg := masterConfig{
-		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease, quiet: *quiet,
+		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,
 	}
-	if cfg.quiet {
+	if *quiet {
 		return quietMaster(ctx, stdout, stderr, cfg)
 	}
 	return taskMaster(ctx, stdout, stderr, cfg)
