@@ -6,6 +6,7 @@
 // the LOCK listing: a sync.Mutex held across read, delay and write.
 // TellerAccount is what the tutorial lacks and Go prefers: the balance is
 // confined to one goroutine, and deposits reach it over a channel.
+
 package main
 
 import (

@@ -11,6 +11,7 @@
 // Every message is small and length-prefixed, and no length field can make
 // either side read more than maxMessage bytes. The handshake authenticates;
 // it does not encrypt.
+
 package main
 
 import (

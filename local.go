@@ -5,6 +5,7 @@
 // threading.local made explicit, and it works the same for goroutines a
 // request fans out to. The global_dict listing is here too, to show what it
 // costs in Go: a lock, and entries to delete by hand.
+
 package main
 
 import (

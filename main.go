@@ -13,10 +13,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/signal"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -25,13 +23,9 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-var (
-	// errUsage reports a command-line mistake that run has already
-	// explained on stderr.
-	errUsage = errors.New("usage error")
-	// errInterrupted reports a Ctrl-C.
-	errInterrupted = errors.New("interrupted")
-)
+// errUsage reports a command-line mistake that run has already explained on
+// stderr.
+var errUsage = errors.New("usage error")
 
 // exitCode maps run's error to the exit status: 2 for usage, 130 for Ctrl-C
 // (as shells report it), 1 for failure.
@@ -304,12 +298,6 @@ func authkeyFlag(fs *flag.FlagSet) func() []byte {
 			return []byte("hello world")
 		}
 	}
-}
-
-// interruptible returns a context that Ctrl-C (or SIGTERM) cancels, so that
-// the master and the worker close their connections before they exit.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {

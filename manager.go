@@ -7,6 +7,7 @@
 // proven it knows the key, and each task leased over a connection can be
 // given back when that connection closes. Every blocking step on the network
 // has a deadline.
+
 package main
 
 import (
@@ -43,7 +44,7 @@ type TaskBatch struct {
 
 // TaskQueue is the task queue as one worker connection sees it.
 type TaskQueue struct {
-	queue *taskQueue
+	queue *leasedQueue
 	owner int // the connection the tasks are leased to
 }
 
@@ -58,7 +59,7 @@ func (t *TaskQueue) Get(args GetArgs, batch *TaskBatch) error {
 
 // ResultQueue is the result queue as the workers see it.
 type ResultQueue struct {
-	queue *taskQueue
+	queue *leasedQueue
 }
 
 // Put is result.put(r), for any number of results at once.
@@ -66,11 +67,11 @@ func (r *ResultQueue) Put(results []Result, _ *struct{}) error {
 	return r.queue.putResults(results)
 }
 
-// QueueManager serves a taskQueue to the workers that know the authkey.
+// QueueManager serves a leasedQueue to the workers that know the authkey.
 type QueueManager struct {
-	queue   *taskQueue
+	queue   *leasedQueue
 	authkey []byte
-	log     io.Writer // where rejected peers are reported
+	stderr  io.Writer // where rejected peers are reported
 
 	listener net.Listener
 	served   chan struct{}  // closed when the accept loop has returned
@@ -83,8 +84,8 @@ type QueueManager struct {
 	hangingUp bool                  // shutdown is closing every connection
 }
 
-func newQueueManager(queue *taskQueue, authkey []byte, log io.Writer) *QueueManager {
-	return &QueueManager{queue: queue, authkey: authkey, log: log,
+func newQueueManager(queue *leasedQueue, authkey []byte, stderr io.Writer) *QueueManager {
+	return &QueueManager{queue: queue, authkey: authkey, stderr: stderr,
 		served: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 }
 
@@ -96,7 +97,7 @@ func (m *QueueManager) start(addr string) error {
 	}
 	m.listener = listener
 	if _, port, _ := net.SplitHostPort(addr); port == "0" {
-		fmt.Fprintf(m.log, "master: listening on %s\n", listener.Addr())
+		fmt.Fprintf(m.stderr, "master: listening on %s\n", listener.Addr())
 	}
 	go m.serve()
 	return nil
@@ -111,7 +112,7 @@ func (m *QueueManager) serve() {
 			return
 		}
 		if err != nil { // out of file descriptors, say: wait, as net/http does
-			fmt.Fprintf(m.log, "master: accept: %v\n", err)
+			fmt.Fprintf(m.stderr, "master: accept: %v\n", err)
 			time.Sleep(pause)
 			pause = min(2*pause, time.Second)
 			continue
@@ -134,7 +135,7 @@ func (m *QueueManager) handle(conn net.Conn) {
 
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := serverHandshake(conn, m.authkey); err != nil {
-		fmt.Fprintf(m.log, "master: rejected %s: %v\n", conn.RemoteAddr(), err)
+		fmt.Fprintf(m.stderr, "master: rejected %s: %v\n", conn.RemoteAddr(), err)
 		return
 	}
 	conn.SetDeadline(time.Time{})
@@ -278,10 +279,10 @@ func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (Task, err
 	return tasks[0], nil
 }
 
-// GetBatch is Get for up to max tasks.
-func (q remoteTaskQueue) GetBatch(ctx context.Context, max int, wait time.Duration) ([]Task, error) {
+// GetBatch is Get for up to most tasks.
+func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]Task, error) {
 	var batch TaskBatch
-	if err := q.m.call(ctx, "TaskQueue.Get", GetArgs{Max: max, Wait: wait}, &batch, wait+answerTimeout); err != nil {
+	if err := q.m.call(ctx, "TaskQueue.Get", GetArgs{Max: most, Wait: wait}, &batch, wait+answerTimeout); err != nil {
 		return nil, err
 	}
 	switch {

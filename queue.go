@@ -6,6 +6,7 @@
 // task goes back in the queue for the next worker that asks. Results are
 // keyed by task id and the first one wins, so each task's result reaches
 // the master exactly once, however many workers computed it.
+
 package main
 
 import (
@@ -32,11 +33,11 @@ type Result struct {
 	Text  string // "n * n = r", as task_worker.py formats it
 }
 
-// taskQueue holds a fixed number of tasks from Put until each has a result.
+// leasedQueue holds a fixed number of tasks from Put until each has a result.
 // A task waiting for a worker is in pending, a task out with a worker is in
 // its lease, and a task with a result is only a bit in done: the master
 // keeps nothing else of it.
-type taskQueue struct {
+type leasedQueue struct {
 	total        int           // how many tasks the master puts
 	ready        chan struct{} // holds a token while pending may have tasks
 	finished     chan struct{} // closed once every task has its result, or at shutdown
@@ -69,13 +70,15 @@ type lease struct {
 // maxTasks is the most tasks a queue takes: ids fit in an int32.
 const maxTasks = 1<<31 - 1
 
-func newTaskQueue(total int, leaseTimeout time.Duration) *taskQueue {
-	return &taskQueue{
+// newLeasedQueue makes a queue for total tasks. Each task's first result is
+// sent on results; with nil results, they are only counted (see progress).
+func newLeasedQueue(total int, leaseTimeout time.Duration, results chan Result) *leasedQueue {
+	return &leasedQueue{
 		total:        total,
 		ready:        make(chan struct{}, 1),
 		finished:     make(chan struct{}),
 		stopped:      make(chan struct{}),
-		results:      make(chan Result, 1024),
+		results:      results,
 		leaseTimeout: leaseTimeout,
 		pending:      make([]queued, 0, total),
 		done:         make([]uint64, (total+63)/64),
@@ -84,11 +87,11 @@ func newTaskQueue(total int, leaseTimeout time.Duration) *taskQueue {
 }
 
 // Put adds a task (Python: task.put(n)).
-func (q *taskQueue) Put(n int) {
+func (q *leasedQueue) Put(n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.put == q.total {
-		panic("taskQueue: more tasks than it was made for")
+		panic("leasedQueue: more tasks than it was made for")
 	}
 	q.pending = append(q.pending, queued{id: int32(q.put), n: int32(n)})
 	q.put++
@@ -96,17 +99,17 @@ func (q *taskQueue) Put(n int) {
 }
 
 // signal wakes one waiting get. q.mu must be held.
-func (q *taskQueue) signal() {
+func (q *leasedQueue) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default: // a token is there already
 	}
 }
 
-// get hands up to max tasks to owner, waiting up to wait for the first.
+// get hands up to most tasks to owner, waiting up to wait for the first.
 // It returns none if wait passes, and closed once no task will ever come.
-func (q *taskQueue) get(owner, max int, wait time.Duration) (tasks []Task, closed bool) {
-	if tasks := q.lend(owner, max); tasks != nil {
+func (q *leasedQueue) get(owner, most int, wait time.Duration) (tasks []Task, closed bool) {
+	if tasks := q.lend(owner, most); tasks != nil {
 		return tasks, false
 	}
 	deadline := time.NewTimer(wait)
@@ -119,19 +122,19 @@ func (q *taskQueue) get(owner, max int, wait time.Duration) (tasks []Task, close
 		case <-deadline.C:
 			return nil, false
 		}
-		if tasks := q.lend(owner, max); tasks != nil {
+		if tasks := q.lend(owner, most); tasks != nil {
 			return tasks, false
 		}
 	}
 }
 
-// lend leases up to max pending tasks to owner, or returns nil if none is pending.
-func (q *taskQueue) lend(owner, max int) []Task {
+// lend leases up to most pending tasks to owner, or returns nil if none is pending.
+func (q *leasedQueue) lend(owner, most int) []Task {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var taken []queued
 	for len(taken) == 0 && len(q.pending) > 0 {
-		n := min(max, len(q.pending))
+		n := min(most, len(q.pending))
 		// Some may have been answered by a worker whose lease had run out.
 		taken = q.dropDone(slices.Clone(q.pending[:n]))
 		q.pending = q.pending[n:]
@@ -161,7 +164,7 @@ func (q *taskQueue) lend(owner, max int) []Task {
 
 // putResults records results. A task's first result goes to the master;
 // later ones, from workers whose lease ran out, are dropped.
-func (q *taskQueue) putResults(results []Result) error {
+func (q *leasedQueue) putResults(results []Result) error {
 	for _, r := range results {
 		if r.ID < 0 || r.ID >= q.total {
 			return fmt.Errorf("no task has id %d", r.ID)
@@ -200,7 +203,7 @@ func (q *taskQueue) putResults(results []Result) error {
 }
 
 // releaseOwner gives back every task leased to a connection that closed.
-func (q *taskQueue) releaseOwner(owner int) {
+func (q *leasedQueue) releaseOwner(owner int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for id, l := range q.leases {
@@ -211,7 +214,7 @@ func (q *taskQueue) releaseOwner(owner int) {
 }
 
 // expire gives back the tasks of a lease that ran out.
-func (q *taskQueue) expire(leaseID uint64) {
+func (q *leasedQueue) expire(leaseID uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.release(leaseID)
@@ -219,7 +222,7 @@ func (q *taskQueue) expire(leaseID uint64) {
 
 // release ends a lease and puts its unanswered tasks back in the queue.
 // q.mu must be held.
-func (q *taskQueue) release(leaseID uint64) {
+func (q *leasedQueue) release(leaseID uint64) {
 	l := q.leases[leaseID]
 	if l == nil {
 		return
@@ -234,7 +237,7 @@ func (q *taskQueue) release(leaseID uint64) {
 
 // shutdown wakes every waiting get with closed, and every put blocked on a
 // result nobody will read.
-func (q *taskQueue) shutdown() {
+func (q *leasedQueue) shutdown() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.close()
@@ -245,7 +248,7 @@ func (q *taskQueue) shutdown() {
 }
 
 // close closes finished once. q.mu must be held.
-func (q *taskQueue) close() {
+func (q *leasedQueue) close() {
 	if !q.closed {
 		q.closed = true
 		close(q.finished)
@@ -253,13 +256,13 @@ func (q *taskQueue) close() {
 }
 
 // isDone reports whether task id has its result. q.mu must be held.
-func (q *taskQueue) isDone(id int32) bool {
+func (q *leasedQueue) isDone(id int32) bool {
 	return q.done[id/64]&(1<<(id%64)) != 0
 }
 
 // dropDone filters out, in place, the tasks that have their result.
 // q.mu must be held.
-func (q *taskQueue) dropDone(tasks []queued) []queued {
+func (q *leasedQueue) dropDone(tasks []queued) []queued {
 	kept := tasks[:0]
 	for _, t := range tasks {
 		if !q.isDone(t.id) {
@@ -271,14 +274,14 @@ func (q *taskQueue) dropDone(tasks []queued) []queued {
 
 // progress reports how many tasks have their result, and since when workers
 // have been taking tasks.
-func (q *taskQueue) progress() (answered int, since time.Time) {
+func (q *leasedQueue) progress() (answered int, since time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.doneCount, q.firstLent
 }
 
 // missing describes the tasks without a result, for an error message.
-func (q *taskQueue) missing() string {
+func (q *leasedQueue) missing() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	unanswered := q.dropDone(slices.Clone(q.pending))

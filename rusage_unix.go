@@ -3,6 +3,7 @@
 // The process's own resource use, which spin, tasks and the quiet master
 // report. Python would read it with resource.getrusage; Go's syscall package
 // has the same call.
+
 package main
 
 import (

@@ -6,6 +6,7 @@
 // threading.current_thread().name would print travels in a context value.
 // Unlike Python's threads, goroutines run Go code on every core at once: spin
 // measures it.
+
 package main
 
 import (
@@ -18,22 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 )
-
-// threadNameKey is the context key under which a goroutine's name travels.
-type threadNameKey struct{}
-
-// withThreadName is the name= argument of threading.Thread.
-func withThreadName(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, threadNameKey{}, name)
-}
-
-// currentThread is the twin of threading.current_thread().name.
-func currentThread(ctx context.Context) string {
-	if name, ok := ctx.Value(threadNameKey{}).(string); ok {
-		return name
-	}
-	return "MainThread"
-}
 
 // loop is the code the new thread runs (Python: def loop()).
 // tick is the tutorial's time.sleep(1).
@@ -62,18 +47,6 @@ const (
 	pdfFile = "Python从入门到精通.pdf"
 	aviFile = "Peking Hot.avi"
 )
-
-// randint is the twin of random.randint: a random int in [a, b].
-func randint(rng *rand.Rand, a, b int) int {
-	return a + rng.IntN(b-a+1)
-}
-
-// newRand returns the random source of one goroutine. Each goroutine gets
-// its own stream of the seed, so a seeded run draws the same numbers however
-// the goroutines are scheduled.
-func newRand(seed uint64, stream int) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, uint64(stream)))
-}
 
 // download is the target of Thread(target=download, args=(filename,)).
 // second is how long one of the tutorial's seconds lasts.

@@ -6,6 +6,7 @@
 // end, and a worker keeps J calls in flight on its one connection and moves
 // many tasks per call. Leases and exactly-once results are the queue's, so
 // they hold here too.
+
 package main
 
 import (
@@ -14,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,17 +26,16 @@ const autoBatch = 512
 
 // quietMaster is taskMaster without a line per task. Its one line says how
 // many results came in how long, from the first task a worker took; its
-// peak memory goes to log.
-func quietMaster(ctx context.Context, out, log io.Writer, cfg masterConfig) error {
-	queue := newTaskQueue(cfg.tasks, cfg.lease)
-	queue.results = nil // only counted: see progress
+// peak memory goes to stderr.
+func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
+	queue := newLeasedQueue(cfg.tasks, cfg.lease, nil) // results are only counted
 	// The tasks go in before the queue is served, so that a worker that
 	// connects at once times the queue, not the puts.
 	rng := newRand(cfg.seed, 0)
 	for range cfg.tasks {
 		queue.Put(randint(rng, 0, 10000))
 	}
-	manager := newQueueManager(queue, cfg.authkey, log)
+	manager := newQueueManager(queue, cfg.authkey, stderr)
 	if err := manager.start(cfg.addr); err != nil {
 		return err
 	}
@@ -66,15 +65,9 @@ func quietMaster(ctx context.Context, out, log io.Writer, cfg masterConfig) erro
 	manager.shutdown(shutdownGrace)
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
 	if peak, err := peakMemory(); err == nil {
-		fmt.Fprintf(log, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))
+		fmt.Fprintf(stderr, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))
 	}
 	return nil
-}
-
-// noResultError is the master's error when results stop coming.
-func noResultError(cfg masterConfig, answered int, queue *taskQueue) error {
-	return fmt.Errorf("no result within %v: %d of %d results arrived; %s",
-		cfg.timeout, answered, cfg.tasks, queue.missing())
 }
 
 // batchWorker is taskWorker with cfg.jobs calls in flight at once, each
@@ -142,16 +135,4 @@ func runBatch(ctx context.Context, out io.Writer, result remoteResultQueue, task
 		results[i] = Result{ID: t.ID, Lease: t.Lease, Text: square(n)}
 	}
 	return result.PutBatch(ctx, results)
-}
-
-// square formats "n * n = r" as fmt.Sprintf does in taskWorker, in a quarter
-// of the time.
-func square(n int) string {
-	b := make([]byte, 0, 32)
-	b = strconv.AppendInt(b, int64(n), 10)
-	b = append(b, " * "...)
-	b = strconv.AppendInt(b, int64(n), 10)
-	b = append(b, " = "...)
-	b = strconv.AppendInt(b, int64(n*n), 10)
-	return string(b)
 }

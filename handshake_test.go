@@ -1,0 +1,157 @@
+// Tests of handshake.go, the authkey check.
+
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// handshake runs both sides over an in-memory connection.
+func handshake(masterKey, workerKey string) (masterErr, workerErr error) {
+	master, worker := net.Pipe()
+	deadline := time.Now().Add(testTimeout)
+	master.SetDeadline(deadline)
+	worker.SetDeadline(deadline)
+	errs := make(chan error, 1)
+	go func() {
+		errs <- serverHandshake(master, []byte(masterKey))
+		master.Close()
+	}()
+	workerErr = clientHandshake(worker, []byte(workerKey))
+	worker.Close()
+	return <-errs, workerErr
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+func TestHandshake(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		masterKey, workerKey string
+		masterErr, workerErr string
+	}{
+		{"hello world", "hello world", "<nil>", "<nil>"},
+		{"hello world", "hello", "authentication failed: the worker did not prove it knows the authkey",
+			"authentication failed: the master rejected our authkey"},
+		{"", "", "<nil>", "<nil>"}, // HMAC takes an empty key; the command line does not
+	} {
+		masterErr, workerErr := handshake(tc.masterKey, tc.workerKey)
+		if errString(masterErr) != tc.masterErr || errString(workerErr) != tc.workerErr {
+			t.Errorf("keys %q and %q: master %q (want %q), worker %q (want %q)",
+				tc.masterKey, tc.workerKey, errString(masterErr), tc.masterErr, errString(workerErr), tc.workerErr)
+		}
+	}
+}
+
+// A fake master that lets anyone in but cannot answer the worker's challenge
+// is found out by the worker.
+func TestHandshakeWorkerChecksMaster(t *testing.T) {
+	t.Parallel()
+	master, worker := net.Pipe()
+	deadline := time.Now().Add(testTimeout)
+	master.SetDeadline(deadline)
+	worker.SetDeadline(deadline)
+	go func() {
+		defer master.Close()
+		writeMessage(master, append(bytes.Clone(challengeTag), make([]byte, challengeSize)...))
+		readMessage(master) // the worker's answer, unchecked
+		writeMessage(master, welcome)
+		readMessage(master) // the worker's challenge
+		writeMessage(master, make([]byte, sha256Size))
+		readMessage(master) // the verdict
+	}()
+	err := clientHandshake(worker, []byte("hello world"))
+	if want := "authentication failed: the master did not prove it knows the authkey"; errString(err) != want {
+		t.Errorf("worker: %q, want %q", errString(err), want)
+	}
+}
+
+const sha256Size = 32
+
+// countingReader counts what the handshake reads.
+type countingReader struct {
+	r    io.Reader
+	read int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read += n
+	return n, err
+}
+
+// scriptedPeer is a connection whose peer sends fixed bytes and hears nothing.
+type scriptedPeer struct {
+	*countingReader
+	io.Writer
+}
+
+func peerSending(b []byte) scriptedPeer {
+	return scriptedPeer{&countingReader{r: bytes.NewReader(b)}, io.Discard}
+}
+
+// A message claiming 4 GiB is refused after reading its 4-byte header, and a
+// peer that stops mid-message is an error, not a hang.
+func TestHandshakeBoundsReads(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		sent []byte
+		err  string
+		read int
+	}{
+		{"oversized", []byte{0xff, 0xff, 0xff, 0xff, 'x'}, "handshake: a message of 4294967295 bytes is too long (at most 64)", 4},
+		{"just too long", append([]byte{0, 0, 0, 65}, make([]byte, 65)...), "handshake: a message of 65 bytes is too long (at most 64)", 4},
+		{"truncated header", []byte{0, 0}, "handshake: unexpected EOF", 2},
+		{"truncated message", []byte{0, 0, 0, 32, 1, 2, 3}, "handshake: unexpected EOF", 7},
+		{"empty", nil, "handshake: EOF", 0},
+	} {
+		for side, handshake := range map[string]func(io.ReadWriter, []byte) error{
+			"master": serverHandshake, "worker": clientHandshake,
+		} {
+			peer := peerSending(tc.sent)
+			err := handshake(peer, []byte("hello world"))
+			if errString(err) != tc.err || peer.read != tc.read {
+				t.Errorf("%s, %s side: error %q after reading %d bytes; want %q after %d", tc.name, side, errString(err), peer.read, tc.err, tc.read)
+			}
+		}
+	}
+}
+
+// The master's side of the handshake lets in no peer that sends any bytes
+// without knowing the key, never panics, and never reads a message over
+// maxMessage. The seeds run in every go test.
+func FuzzServerHandshake(f *testing.F) {
+	frame := func(parts ...[]byte) []byte {
+		var b bytes.Buffer
+		for _, p := range parts {
+			writeMessage(&b, p)
+		}
+		return b.Bytes()
+	}
+	f.Add([]byte{})
+	f.Add(frame(make([]byte, sha256Size)))
+	f.Add(frame(make([]byte, sha256Size), welcome))
+	f.Add(frame(sign([]byte("hello world"), "worker", make([]byte, challengeSize))))
+	f.Add(frame(failure))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 0, 0, 64})
+	f.Fuzz(func(t *testing.T, sent []byte) {
+		peer := peerSending(sent)
+		if err := serverHandshake(peer, []byte("hello world")); err == nil {
+			t.Fatalf("authenticated a peer that sent %x", sent)
+		}
+		if limit := 3 * (4 + maxMessage); peer.read > limit {
+			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, maxMessage)
+		}
+	})
+}

@@ -1,0 +1,33 @@
+// Tests of local.go: section ThreadLocal.
+
+package main
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLocal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		flag string
+		want []string
+	}{
+		{"--dict=false", []string{"Hello, Alice (in Thread-A)", "Hello, Bob (in Thread-B)"}},
+		{"--dict", []string{"Hello, Alice (in Thread-A)", "Bye, Alice (in Thread-A)", "Hello, Bob (in Thread-B)", "Bye, Bob (in Thread-B)"}},
+	} {
+		stdout, stderr, exit := runInProcess(t, "local", tc.flag)
+		if exit != 0 || stderr != "" {
+			t.Fatalf("local %s: exit %d, stderr %q", tc.flag, exit, stderr)
+		}
+		got := lines(stdout)
+		if diff := cmp.Diff(tc.want, got, sameLines); diff != "" {
+			t.Errorf("local %s (-want +got):\n%s", tc.flag, diff)
+		}
+		if tc.flag == "--dict" {
+			assertBefore(t, got, "Hello, Alice (in Thread-A)", "Bye, Alice (in Thread-A)")
+			assertBefore(t, got, "Hello, Bob (in Thread-B)", "Bye, Bob (in Thread-B)")
+		}
+	}
+}

@@ -1,0 +1,63 @@
+// Tests of throughput.go, the quiet master and the batching worker.
+
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Quiet mode: a million tasks, two workers with 8 calls in flight each, one
+// line from the master, and the master stays small: a bit per answered task,
+// 8 bytes per waiting one.
+func TestQuietMillionTasks(t *testing.T) {
+	master, addr := startMaster(t, "--tasks", "1000000", "--quiet", "--timeout", "1m")
+	var workers []*proc
+	for i := range 2 {
+		workers = append(workers, start(t, fmt.Sprint("worker ", i+1),
+			"worker", "--server", addr, "--work", "0", "--tries", "0", "--jobs", "8", "--quiet"))
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	summary := regexp.MustCompile(`^1000000 results in \d+\.\d\ds \(\d+ tasks/s\)\n$`)
+	if !summary.MatchString(master.stdout.String()) {
+		t.Errorf("master's output %q does not match %v", master.stdout, summary)
+	}
+	for _, w := range workers {
+		if exit := w.wait(); exit != 0 {
+			t.Errorf("%s exited %d: %s", w.name, exit, w.stderr)
+		}
+		if diff := cmp.Diff("Connect to server 127.0.0.1...\nworker exit.\n", w.stdout.String()); diff != "" {
+			t.Errorf("%s's output (-want +got):\n%s", w.name, diff)
+		}
+	}
+	if peak := master.peakMiB(t); peak >= 32 {
+		t.Errorf("master's peak memory %.1f MiB, want under 32 MiB", peak)
+	}
+}
+
+// Batched and pipelined workers print the same lines as the tutorial's, and
+// every task is done exactly once.
+func TestBatchWorkerOutput(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "50")
+	worker := start(t, "worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms", "--jobs", "4", "--batch", "3")
+	if exit := worker.wait(); exit != 0 {
+		t.Errorf("worker exited %d: %s", exit, worker.stderr)
+	}
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	tasks := checkMasterOutput(t, master)
+	if diff := cmp.Diff(sortedInts(tasks), sortedInts(workerTasks(worker))); diff != "" {
+		t.Errorf("tasks run (-want +got):\n%s", diff)
+	}
+	got := lines(worker.stdout.String())
+	if got[0] != "Connect to server 127.0.0.1..." || got[len(got)-1] != "worker exit." {
+		t.Errorf("worker's first and last lines: %q, %q", got[0], got[len(got)-1])
+	}
+}
