@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -63,9 +64,9 @@ func bareRoundTrips(b *testing.B, n int) time.Duration {
 
 // benchmarkQueue moves b.N tasks through a real master's queue on loopback,
 // with the worker function given; an op is one task.
-func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, workerConfig) error, cfg workerConfig) {
-	queue := newLeasedQueue(b.N, time.Minute, nil)
-	manager := newQueueManager(queue, []byte("hello world"), io.Discard)
+func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, io.Writer, workerConfig) error, cfg workerConfig) {
+	queue := newLeasedQueue(b.N, nil, nil)
+	manager := newQueueManager(queue, []byte("hello world"), time.Minute, io.Discard)
 	if err := manager.start("127.0.0.1:0"); err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, worker
 	}
 	cfg.server, cfg.authkey, cfg.tries = manager.listener.Addr().String(), []byte("hello world"), 0
 	b.ResetTimer()
-	if err := worker(context.Background(), io.Discard, cfg); err != nil {
+	if err := worker(context.Background(), io.Discard, io.Discard, cfg); err != nil {
 		b.Fatal(err)
 	}
 	<-queue.finished
@@ -118,7 +119,7 @@ func BenchmarkHandshake(b *testing.B) {
 			}
 			go func() {
 				defer conn.Close()
-				serverHandshake(conn, key)
+				serverHandshake(conn, key, rand.Reader)
 			}()
 		}
 	}()
@@ -127,7 +128,7 @@ func BenchmarkHandshake(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := clientHandshake(conn, key); err != nil {
+		if err := clientHandshake(conn, key, rand.Reader); err != nil {
 			b.Fatal(err)
 		}
 		conn.Close()

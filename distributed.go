@@ -1,11 +1,11 @@
 // Section 分布式进程 of the tutorial: task_master.py and task_worker.py.
 //
 // The master keeps the queues and serves them on the network; workers, on
-// this machine or others, take tasks and put results. manager.go does what
-// Python's multiprocessing.managers does, over net/rpc; handshake.go checks
-// the authkey in both directions; queue.go leases each task to the worker
-// holding it, so a task whose worker dies goes to another worker instead of
-// being lost, as it is in the Python original.
+// this machine or others, take tasks and put results. manager.go and
+// remote.go do what Python's multiprocessing.managers does, over net/rpc;
+// handshake.go checks the authkey in both directions; queue.go leases each
+// task to the worker holding it, so a task whose worker dies or stops goes to
+// another worker instead of being lost, as it is in the Python original.
 
 package main
 
@@ -29,7 +29,7 @@ type masterConfig struct {
 	tasks   int           // range(10)
 	timeout time.Duration // result.get(timeout=10)
 	seed    uint64        // for random.randint
-	lease   time.Duration // how long a worker may hold a task before another gets it
+	lease   time.Duration // how long a worker's task stays its own if it stops renewing it
 }
 
 // taskMaster is task_master.py's main block. Its output goes to out; stderr
@@ -37,11 +37,12 @@ type masterConfig struct {
 func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
 	// 接收结果的队列:
 	result := make(chan Result, resultBuffer)
-	// 发送任务的队列, which sends each task's first result to result:
-	queue := newLeasedQueue(cfg.tasks, cfg.lease, result)
+	// 发送任务的队列, which sends each task's first result to result, and
+	// says on stderr when a task goes back in it:
+	queue := newLeasedQueue(cfg.tasks, result, stderr)
 
 	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码:
-	manager := newQueueManager(queue, cfg.authkey, stderr)
+	manager := newQueueManager(queue, cfg.authkey, cfg.lease, stderr)
 
 	// 启动Queue:
 	if err := manager.start(cfg.addr); err != nil {
@@ -68,7 +69,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 		case <-time.After(cfg.timeout):
 			return noResultError(cfg, i, queue)
 		case <-ctx.Done():
-			return fmt.Errorf("%w after %d of %d results", errInterrupted, i, cfg.tasks)
+			return fmt.Errorf("%w after %d of %d results", stopped(ctx), i, cfg.tasks)
 		}
 	}
 
@@ -88,16 +89,18 @@ type workerConfig struct {
 	jobs       int           // calls in flight at once: see batchWorker
 	batch      int           // tasks per call
 	quiet      bool          // print no line per task
+	retry      time.Duration // how long to keep trying to reach the master
 }
 
-// taskWorker is task_worker.py's main block.
-func taskWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
+// taskWorker is task_worker.py's main block. Its output goes to out; stderr
+// hears of waiting for the master and of results the master refused.
+func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) error {
 	// 连接到服务器，也就是运行task_master.py的机器:
 	serverAddr, _, _ := net.SplitHostPort(cfg.server)
 	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
 
 	// 端口和验证码注意保持与task_master.py设置的完全一致; 从网络连接:
-	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey)
+	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey, cfg.retry, stderr)
 	if err != nil {
 		return err
 	}
@@ -118,7 +121,7 @@ func taskWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
 			continue
 		}
 		if err != nil {
-			if errors.Is(err, errLost) && cfg.tries == 0 {
+			if errors.Is(err, errMasterGone) && cfg.tries == 0 {
 				break // the master is gone: with no count of tries, that is the end
 			}
 			return err

@@ -17,7 +17,6 @@ package main
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -39,27 +38,30 @@ var (
 // errAuth means the other side does not know the authkey, or thinks we don't.
 var errAuth = errors.New("authentication failed")
 
-// serverHandshake is the master's side: deliver a challenge, then answer one.
-func serverHandshake(conn io.ReadWriter, authkey []byte) error {
-	if err := deliverChallenge(conn, authkey, "worker"); err != nil {
+// serverHandshake is the master's side: deliver a challenge, then answer
+// one. Its challenge comes from random: crypto/rand.Reader, but for tests.
+func serverHandshake(conn io.ReadWriter, authkey []byte, random io.Reader) error {
+	if err := deliverChallenge(conn, authkey, "worker", random); err != nil {
 		return err
 	}
 	return answerChallenge(conn, authkey, "master", "worker")
 }
 
 // clientHandshake is the worker's side: answer a challenge, then deliver one.
-func clientHandshake(conn io.ReadWriter, authkey []byte) error {
+func clientHandshake(conn io.ReadWriter, authkey []byte, random io.Reader) error {
 	if err := answerChallenge(conn, authkey, "worker", "master"); err != nil {
 		return err
 	}
-	return deliverChallenge(conn, authkey, "master")
+	return deliverChallenge(conn, authkey, "master", random)
 }
 
 // deliverChallenge sends fresh random bytes and checks that the peer signs
 // them, as peer, with the authkey.
-func deliverChallenge(conn io.ReadWriter, authkey []byte, peer string) error {
+func deliverChallenge(conn io.ReadWriter, authkey []byte, peer string, random io.Reader) error {
 	challenge := make([]byte, challengeSize)
-	rand.Read(challenge) // crypto/rand.Read never fails
+	if _, err := io.ReadFull(random, challenge); err != nil {
+		return fmt.Errorf("handshake: no challenge: %w", err)
+	}
 	if err := writeMessage(conn, append(bytes.Clone(challengeTag), challenge...)); err != nil {
 		return err
 	}

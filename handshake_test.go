@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"io"
 	"net"
 	"testing"
@@ -18,10 +19,10 @@ func handshake(masterKey, workerKey string) (masterErr, workerErr error) {
 	worker.SetDeadline(deadline)
 	errs := make(chan error, 1)
 	go func() {
-		errs <- serverHandshake(master, []byte(masterKey))
+		errs <- serverHandshake(master, []byte(masterKey), rand.Reader)
 		master.Close()
 	}()
-	workerErr = clientHandshake(worker, []byte(workerKey))
+	workerErr = clientHandshake(worker, []byte(workerKey), rand.Reader)
 	worker.Close()
 	return <-errs, workerErr
 }
@@ -69,7 +70,7 @@ func TestHandshakeWorkerChecksMaster(t *testing.T) {
 		writeMessage(master, make([]byte, sha256Size))
 		readMessage(master) // the verdict
 	}()
-	err := clientHandshake(worker, []byte("hello world"))
+	err := clientHandshake(worker, []byte("hello world"), rand.Reader)
 	if want := "authentication failed: the master did not prove it knows the authkey"; errString(err) != want {
 		t.Errorf("worker: %q, want %q", errString(err), want)
 	}
@@ -115,11 +116,11 @@ func TestHandshakeBoundsReads(t *testing.T) {
 		{"truncated message", []byte{0, 0, 0, 32, 1, 2, 3}, "handshake: unexpected EOF", 7},
 		{"empty", nil, "handshake: EOF", 0},
 	} {
-		for side, handshake := range map[string]func(io.ReadWriter, []byte) error{
+		for side, handshake := range map[string]func(io.ReadWriter, []byte, io.Reader) error{
 			"master": serverHandshake, "worker": clientHandshake,
 		} {
 			peer := peerSending(tc.sent)
-			err := handshake(peer, []byte("hello world"))
+			err := handshake(peer, []byte("hello world"), rand.Reader)
 			if errString(err) != tc.err || peer.read != tc.read {
 				t.Errorf("%s, %s side: error %q after reading %d bytes; want %q after %d", tc.name, side, errString(err), peer.read, tc.err, tc.read)
 			}
@@ -127,28 +128,83 @@ func TestHandshakeBoundsReads(t *testing.T) {
 	}
 }
 
-// The master's side of the handshake lets in no peer that sends any bytes
-// without knowing the key, never panics, and never reads a message over
-// maxMessage. The seeds run in every go test.
-func FuzzServerHandshake(f *testing.F) {
-	frame := func(parts ...[]byte) []byte {
-		var b bytes.Buffer
-		for _, p := range parts {
-			writeMessage(&b, p)
-		}
-		return b.Bytes()
+// frames joins messages as the handshake sends them.
+func frames(messages ...[]byte) []byte {
+	var b bytes.Buffer
+	for _, m := range messages {
+		writeMessage(&b, m)
 	}
+	return b.Bytes()
+}
+
+// zeroChallenge is a challenge source that the fuzzers can answer: the
+// tests inject it, so that a fuzzed peer that signs it right reaches the
+// handshake's second step.
+func zeroChallenge() io.Reader { return bytes.NewReader(make([]byte, challengeSize)) }
+
+// message returns the i-th message framed in sent, if there is one.
+func message(sent []byte, i int) []byte {
+	r := bytes.NewReader(sent)
+	for ; i > 0; i-- {
+		if _, err := readMessage(r); err != nil {
+			return nil
+		}
+	}
+	m, _ := readMessage(r)
+	return m
+}
+
+// The master's side of the handshake lets in only a peer whose first
+// message signs the master's challenge with the key, never panics, and never
+// reads more than its three messages of at most maxMessage. The seeds, which
+// run in every go test, reach the second step, where the worker challenges
+// the master.
+func FuzzServerHandshake(f *testing.F) {
+	key := []byte("hello world")
+	answer := sign(key, "worker", make([]byte, challengeSize))
+	workerChallenge := append(bytes.Clone(challengeTag), make([]byte, challengeSize)...)
 	f.Add([]byte{})
-	f.Add(frame(make([]byte, sha256Size)))
-	f.Add(frame(make([]byte, sha256Size), welcome))
-	f.Add(frame(sign([]byte("hello world"), "worker", make([]byte, challengeSize))))
-	f.Add(frame(failure))
+	f.Add(frames(make([]byte, sha256Size)))
+	f.Add(frames(answer))
+	f.Add(frames(answer, workerChallenge))
+	f.Add(frames(answer, workerChallenge, welcome))
+	f.Add(frames(answer, workerChallenge, failure))
+	f.Add(frames(answer, challengeTag, welcome))
+	f.Add(frames(failure))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 64})
 	f.Fuzz(func(t *testing.T, sent []byte) {
 		peer := peerSending(sent)
-		if err := serverHandshake(peer, []byte("hello world")); err == nil {
-			t.Fatalf("authenticated a peer that sent %x", sent)
+		err := serverHandshake(peer, key, zeroChallenge())
+		if err == nil && !bytes.Equal(message(sent, 0), answer) {
+			t.Fatalf("authenticated a peer that did not sign the challenge: %x", sent)
+		}
+		if limit := 3 * (4 + maxMessage); peer.read > limit {
+			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, maxMessage)
+		}
+	})
+}
+
+// The worker's side trusts only a master that welcomes it and then signs
+// the worker's challenge with the key; it never panics, and never reads more
+// than three messages of at most maxMessage.
+func FuzzClientHandshake(f *testing.F) {
+	key := []byte("hello world")
+	masterChallenge := append(bytes.Clone(challengeTag), make([]byte, challengeSize)...)
+	answer := sign(key, "master", make([]byte, challengeSize))
+	f.Add([]byte{})
+	f.Add(frames(masterChallenge))
+	f.Add(frames(masterChallenge, welcome))
+	f.Add(frames(masterChallenge, welcome, answer))
+	f.Add(frames(masterChallenge, welcome, make([]byte, sha256Size)))
+	f.Add(frames(masterChallenge, failure))
+	f.Add(frames(challengeTag, welcome, answer))
+	f.Add([]byte{0, 0, 0, 0xff})
+	f.Fuzz(func(t *testing.T, sent []byte) {
+		peer := peerSending(sent)
+		err := clientHandshake(peer, key, zeroChallenge())
+		if err == nil && (!bytes.Equal(message(sent, 1), welcome) || !bytes.Equal(message(sent, 2), answer)) {
+			t.Fatalf("trusted a master that did not sign the challenge: %x", sent)
 		}
 		if limit := 3 * (4 + maxMessage); peer.read > limit {
 			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, maxMessage)

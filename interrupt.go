@@ -1,24 +1,77 @@
-// Ctrl-C, for the listings that wait: the master, the worker and their
-// sleeps.
+// Ctrl-C and SIGTERM, for the listings that wait: the master, the worker and
+// their sleeps.
 
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 )
 
-// errInterrupted reports a Ctrl-C.
+// errInterrupted reports a Ctrl-C or a SIGTERM; errors.As finds the signal
+// in a signalError, which exitCode turns into 128 + its number, as shells do.
 var errInterrupted = errors.New("interrupted")
 
-// interruptible returns a context that Ctrl-C (or SIGTERM) cancels, so that
-// the master and the worker close their connections before they exit.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+// signalError is the cause of a context that a signal cancelled.
+type signalError struct{ signal syscall.Signal }
+
+func (e signalError) Error() string {
+	if e.signal == syscall.SIGTERM {
+		return "terminated"
+	}
+	return "interrupted"
+}
+
+func (e signalError) Is(target error) bool { return target == errInterrupted }
+
+// interruptible returns a context that the first Ctrl-C (SIGINT) or SIGTERM
+// cancels, with the signal as its cause, so that the master and the worker
+// close their connections before they exit. A second signal exits at once:
+// whoever presses Ctrl-C twice does not want to wait for anything.
+//
+// Only the master and the worker call it. A program that listens for signals
+// can never be "asleep" to Go's runtime, which then no longer reports a
+// deadlock (golang/go#21576), so the other listings leave signals alone.
+func interruptible(ctx context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-signals:
+			cancel(signalError{sig.(syscall.Signal)})
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-signals:
+			fmt.Fprintln(stderr, "exiting at once")
+			os.Exit(128 + int(sig.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(signals)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// stopped is the error a listing returns when ctx is done: the signal that
+// ended it, or errInterrupted.
+func stopped(ctx context.Context) error {
+	var sig signalError
+	if errors.As(context.Cause(ctx), &sig) {
+		return sig
+	}
+	return errInterrupted
 }
 
 // sleep is time.Sleep that Ctrl-C cuts short.
@@ -32,6 +85,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-timer.C:
 		return nil
 	case <-ctx.Done():
-		return errInterrupted
+		return stopped(ctx)
 	}
 }

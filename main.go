@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -27,10 +28,14 @@ func main() {
 // stderr.
 var errUsage = errors.New("usage error")
 
-// exitCode maps run's error to the exit status: 2 for usage, 130 for Ctrl-C
-// (as shells report it), 1 for failure.
+// exitCode maps run's error to the exit status: 2 for usage, 1 for failure,
+// and as shells report a signal, 128 + its number: 130 for Ctrl-C (SIGINT),
+// 143 for SIGTERM.
 func exitCode(err error) int {
+	var sig signalError
 	switch {
+	case errors.As(err, &sig):
+		return 128 + int(sig.signal)
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
@@ -149,10 +154,31 @@ func notNegative[T int | time.Duration](name string, value T) error {
 	return nil
 }
 
+// atLeast checks that a count or duration flag is no less than limit.
+func atLeast[T int | time.Duration](name string, value, limit T) error {
+	if value < limit {
+		return fmt.Errorf("--%s must be at least %v, not %v", name, limit, value)
+	}
+	return nil
+}
+
 // atMost checks that a count or duration flag is no more than limit.
 func atMost[T int | time.Duration](name string, value, limit T) error {
 	if value > limit {
 		return fmt.Errorf("--%s must be at most %v, not %v", name, limit, value)
+	}
+	return nil
+}
+
+// port checks that an address flag's port is a number from lowest to 65535.
+// (0 asks the system for any free port: the master may, the worker not.)
+func port(name, addr string, lowest int) error {
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil // hostPort says so
+	}
+	if p, err := strconv.Atoi(portText); err != nil || p < lowest || p > 65535 {
+		return fmt.Errorf("--%s %q: the port must be a number from %d to 65535", name, addr, lowest)
 	}
 	return nil
 }
@@ -306,19 +332,19 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	tasks := fs.Int("tasks", 10, "how many tasks to put")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for each result (the listing's result.get(timeout=10))")
 	seed := fs.Uint64("seed", 0, "seed for the tasks' random numbers, to repeat a run (0: a random seed)")
-	lease := fs.Duration("lease", 30*time.Second, "how long a worker may hold a task before it goes to the next worker that asks")
+	lease := fs.Duration("lease", 3*time.Second, "how long a task stays with a worker that stops renewing it (a live worker renews it every third of this)")
 	quiet := fs.Bool("quiet", false, "print no line per task, only the number of tasks per second at the end")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := validate(fs, hostPort("addr", *addr), positive("tasks", *tasks), atMost("tasks", *tasks, maxTasks),
-		positive("timeout", *timeout), positive("lease", *lease)); err != nil {
+	if err := validate(fs, hostPort("addr", *addr), port("addr", *addr, 0), positive("tasks", *tasks), atMost("tasks", *tasks, maxTasks),
+		positive("timeout", *timeout), atLeast("lease", *lease, minLease), atMost("lease", *lease, time.Hour)); err != nil {
 		return err
 	}
 	if *seed == 0 {
 		*seed = randomSeed()
 	}
-	ctx, stop := interruptible(ctx)
+	ctx, stop := interruptible(ctx, stderr)
 	defer stop()
 	cfg := masterConfig{
 		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,
@@ -338,12 +364,19 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	jobs := fs.Int("jobs", 1, "how many calls to the master to keep in flight at once")
 	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", autoBatch))
 	quiet := fs.Bool("quiet", false, "print no line per task")
+	retry := fs.Duration("retry", 0, "how long to keep trying to reach a master that is not there yet (0: one try, as the tutorial's worker)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := validate(fs, hostPort("server", *server), notNegative("tries", *tries),
-		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, maxWait),
-		notNegative("work", *work), positive("jobs", *jobs), notNegative("batch", *batch)); err != nil {
+	var busyPoll error
+	if *tries == 0 && *getTimeout < minPoll {
+		busyPoll = fmt.Errorf("--tries 0 needs a --get-timeout of at least %v, or the worker asks the master without pause", minPoll)
+	}
+	if err := validate(fs, hostPort("server", *server), port("server", *server, 1), notNegative("tries", *tries),
+		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, maxWait), busyPoll,
+		notNegative("work", *work), positive("jobs", *jobs), atMost("jobs", *jobs, maxJobs),
+		notNegative("batch", *batch), atMost("batch", *batch, maxBatch),
+		notNegative("retry", *retry), atMost("retry", *retry, time.Hour)); err != nil {
 		return err
 	}
 	if *batch == 0 {
@@ -352,16 +385,16 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 			*batch = autoBatch
 		}
 	}
-	ctx, stop := interruptible(ctx)
+	ctx, stop := interruptible(ctx, stderr)
 	defer stop()
 	cfg := workerConfig{
 		server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work,
-		jobs: *jobs, batch: *batch, quiet: *quiet,
+		jobs: *jobs, batch: *batch, quiet: *quiet, retry: *retry,
 	}
 	if cfg.jobs == 1 && cfg.batch == 1 && !cfg.quiet {
-		return taskWorker(ctx, stdout, cfg) // the tutorial's listing
+		return taskWorker(ctx, stdout, stderr, cfg) // the tutorial's listing
 	}
-	return batchWorker(ctx, stdout, cfg)
+	return batchWorker(ctx, stdout, stderr, cfg)
 }
 
 // syncWriter serializes writes, as Python's print does under the GIL.

@@ -113,7 +113,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"tasks", "--kind", "gpu"}, 2, `tasks: --kind must be io or cpu, not "gpu"`},
 		{[]string{"master", "--addr", "5000"}, 2, `master: --addr "5000": want host:port, as in 127.0.0.1:5000`},
 		{[]string{"master", "--tasks", "0"}, 2, "master: --tasks must be positive, not 0"},
-		{[]string{"master", "--tasks", "3000000000"}, 2, "master: --tasks must be at most 2147483647, not 3000000000"},
+		{[]string{"master", "--tasks", "3000000000"}, 2, "master: --tasks must be at most 10000000, not 3000000000"},
 		{[]string{"worker", "--jobs", "0"}, 2, "worker: --jobs must be positive, not 0"},
 		{[]string{"worker", "--get-timeout", "2m"}, 2, "worker: --get-timeout must be at most 1m0s, not 2m0s"},
 	} {

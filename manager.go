@@ -1,24 +1,25 @@
-// What multiprocessing.managers does for section 分布式进程: serve the master's
-// queues to workers on other machines, and hand a worker its end of them.
+// What multiprocessing.managers does for section 分布式进程, on the master's
+// side: serve the master's queues to workers on other machines.
 //
 // QueueManager.register('get_task_queue') becomes a type with exported
 // methods on an rpc.Server. Each connection gets its own rpc.Server, after
 // the authkey handshake, so gob never decodes a byte from a peer that has not
-// proven it knows the key, and each task leased over a connection can be
-// given back when that connection closes. Every blocking step on the network
-// has a deadline.
+// proven it knows the key, and the tasks leased over a connection hang off
+// it and go back in the queue as soon as it ends. Knowing the key makes a
+// worker authenticated, not trusted: the queue checks every result against
+// the lease it quotes, the codec (rpccodec.go) bounds every message and the
+// calls in flight, and admission.go bounds the peers still proving the key.
 
 package main
 
 import (
-	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/rpc"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -27,6 +28,8 @@ const (
 	answerTimeout    = 10 * time.Second // for the master to answer a call, beyond the wait asked for
 	maxWait          = time.Minute      // the longest a worker may ask the master to wait for a task
 	shutdownGrace    = 2 * time.Second  // for workers to hang up once the master is done
+	maxWorkers       = 64               // authenticated connections at once
+	minLease         = 30 * time.Millisecond
 )
 
 // GetArgs asks the task queue for up to Max tasks, waiting up to Wait for one.
@@ -37,56 +40,89 @@ type GetArgs struct {
 
 // TaskBatch is the answer: some tasks, none (the queue is empty), or none
 // ever again (Closed: every task has its result, or the master is stopping).
+// The tasks are leased for LeaseFor, and the worker renews them while it
+// works on them.
 type TaskBatch struct {
-	Tasks  []Task
-	Closed bool
+	Tasks    []Task
+	Closed   bool
+	LeaseFor time.Duration
 }
 
 // TaskQueue is the task queue as one worker connection sees it.
 type TaskQueue struct {
-	queue *leasedQueue
-	owner int // the connection the tasks are leased to
+	queue  *leasedQueue
+	holder *holder // the connection the tasks are leased to
 }
 
 // Get is task.get(timeout=...), for up to args.Max tasks at once.
 func (t *TaskQueue) Get(args GetArgs, batch *TaskBatch) error {
-	if args.Max < 1 || args.Wait < 0 || args.Wait > maxWait {
-		return fmt.Errorf("get: want 1 or more tasks and a wait of at most %v", maxWait)
+	if args.Max < 1 || args.Max > maxBatch || args.Wait < 0 || args.Wait > maxWait {
+		return fmt.Errorf("get: want 1 to %d tasks and a wait of at most %v", maxBatch, maxWait)
 	}
-	batch.Tasks, batch.Closed = t.queue.get(t.owner, args.Max, args.Wait)
+	batch.Tasks, batch.Closed = t.queue.get(t.holder, args.Max, args.Wait)
+	batch.LeaseFor = t.holder.leaseFor
 	return nil
 }
 
-// ResultQueue is the result queue as the workers see it.
-type ResultQueue struct {
-	queue *leasedQueue
+// Renew extends the leases of the tasks the worker is still working on.
+func (t *TaskQueue) Renew(leases []uint64, renewed *int) error {
+	if len(leases) > maxInFlight {
+		return fmt.Errorf("renew: at most %d leases at once", maxInFlight)
+	}
+	*renewed = t.queue.renew(t.holder, leases)
+	return nil
 }
 
-// Put is result.put(r), for any number of results at once.
+// ResultQueue is the result queue as one worker connection sees it.
+type ResultQueue struct {
+	queue   *leasedQueue
+	holder  *holder
+	refused *throttledLog
+}
+
+// refusedPrefix begins the error of a Put whose results were not all taken.
+const refusedPrefix = "refused "
+
+// Put is result.put(r), for up to maxBatch results at once. Results that do
+// not answer a task leased to this connection are refused: the caller gets
+// an error, and the log a line.
 func (r *ResultQueue) Put(results []Result, _ *struct{}) error {
-	return r.queue.putResults(results)
+	if len(results) > maxBatch {
+		return fmt.Errorf("put: at most %d results at once", maxBatch)
+	}
+	refused, err := r.queue.putResults(r.holder, results)
+	if n := refused.count(); n > 0 {
+		r.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, r.holder.name, refused), refused)
+		return fmt.Errorf("%s%d of %d results (%v)", refusedPrefix, n, len(results), refused)
+	}
+	return err
 }
 
 // QueueManager serves a leasedQueue to the workers that know the authkey.
 type QueueManager struct {
-	queue   *leasedQueue
-	authkey []byte
-	stderr  io.Writer // where rejected peers are reported
+	queue      *leasedQueue
+	authkey    []byte
+	leaseFor   time.Duration // how long a worker's lease lasts unrenewed
+	stderr     io.Writer     // hears of the peers turned away and the results refused
+	turnedAway *throttledLog
+	refused    *throttledLog
 
 	listener net.Listener
 	served   chan struct{}  // closed when the accept loop has returned
 	handlers sync.WaitGroup // one per connection
 
-	mu        sync.Mutex            // guards the fields below
-	conns     map[net.Conn]struct{} // open connections
-	lastOwner int                   // the id of the newest authenticated connection
-	stopping  bool                  // shutdown has begun
-	hangingUp bool                  // shutdown is closing every connection
+	mu          sync.Mutex            // guards the fields below
+	handshaking []net.Conn            // peers still proving the key, oldest first
+	crowdedOut  map[net.Conn]bool     // handshakes closed to make room
+	workers     map[net.Conn]struct{} // authenticated connections
+	stopping    bool                  // shutdown has begun
 }
 
-func newQueueManager(queue *leasedQueue, authkey []byte, stderr io.Writer) *QueueManager {
-	return &QueueManager{queue: queue, authkey: authkey, stderr: stderr,
-		served: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+func newQueueManager(queue *leasedQueue, authkey []byte, leaseFor time.Duration, stderr io.Writer) *QueueManager {
+	return &QueueManager{queue: queue, authkey: authkey, leaseFor: leaseFor, stderr: stderr,
+		turnedAway: newThrottledLog(stderr, "rejected", "turned away %d more peer%s"),
+		refused:    newThrottledLog(stderr, "refused", "refused %d more result%s"),
+		served:     make(chan struct{}), crowdedOut: map[net.Conn]bool{}, workers: map[net.Conn]struct{}{}}
 }
 
 // start listens on addr and serves in the background (Python: manager.start()).
@@ -103,78 +139,47 @@ func (m *QueueManager) start(addr string) error {
 	return nil
 }
 
-func (m *QueueManager) serve() {
-	defer close(m.served)
-	pause := 5 * time.Millisecond
-	for {
-		conn, err := m.listener.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil { // out of file descriptors, say: wait, as net/http does
-			fmt.Fprintf(m.stderr, "master: accept: %v\n", err)
-			time.Sleep(pause)
-			pause = min(2*pause, time.Second)
-			continue
-		}
-		pause = 5 * time.Millisecond
-		// The handshake runs here, off the accept loop, so a silent peer
-		// holds up no one else.
-		m.handlers.Go(func() { m.handle(conn) })
-	}
-}
-
-// handle checks the peer's authkey, then serves it the queues until it hangs
-// up, and gives back whatever tasks it still held.
+// handle checks the peer's authkey, then serves it the queues until its
+// connection ends, when the tasks it held go back in the queue.
 func (m *QueueManager) handle(conn net.Conn) {
 	defer conn.Close()
-	if !m.track(conn) {
-		return
-	}
-	defer m.untrack(conn)
-
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := serverHandshake(conn, m.authkey); err != nil {
-		fmt.Fprintf(m.stderr, "master: rejected %s: %v\n", conn.RemoteAddr(), err)
+	err := serverHandshake(conn, m.authkey, rand.Reader)
+	switch why := m.admitted(conn, err); why {
+	case "":
+	case shuttingDown: // not worth a line: the master is done
+		return
+	default:
+		m.turnedAway.add(fmt.Sprintf("%s: %v", conn.RemoteAddr(), err), tally{why: 1})
 		return
 	}
+	defer m.dismiss(conn)
 	conn.SetDeadline(time.Time{})
-	owner := m.newOwner()
-	defer m.queue.releaseOwner(owner)
 
+	worker := newHolder(conn.RemoteAddr().String(), m.leaseFor)
+	codec := newServerCodec(conn, func(err error) {
+		m.queue.hungUp(worker)
+		if errors.Is(err, errFrameTooLarge) || errors.Is(err, errMalformed) {
+			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", worker.name, err), tally{"bad message": 1})
+		}
+	})
 	server := rpc.NewServer()
-	server.Register(&TaskQueue{queue: m.queue, owner: owner})
-	server.Register(&ResultQueue{queue: m.queue})
-	server.ServeConn(conn)
+	server.Register(&TaskQueue{queue: m.queue, holder: worker})
+	server.Register(&ResultQueue{queue: m.queue, holder: worker, refused: m.refused})
+	server.ServeCodec(codec)
 }
 
-func (m *QueueManager) track(conn net.Conn) bool {
+// dismiss forgets a worker connection that has ended.
+func (m *QueueManager) dismiss(conn net.Conn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.hangingUp {
-		return false
-	}
-	m.conns[conn] = struct{}{}
-	return true
+	delete(m.workers, conn)
 }
 
-func (m *QueueManager) untrack(conn net.Conn) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.conns, conn)
-}
-
-// newOwner names an authenticated connection, for the leases it takes.
-func (m *QueueManager) newOwner() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lastOwner++
-	return m.lastOwner
-}
-
-// shutdown stops serving (Python: manager.shutdown()). Workers are told that
-// no task will come and given up to grace to hang up on their own, so that
-// the answer to their last call is not cut off; then their connections close.
+// shutdown stops serving (Python: manager.shutdown()). Peers still in their
+// handshake are closed at once. Workers are told that no task will come and
+// given up to grace to hang up on their own, so that the answer to their
+// last call is not cut off; then their connections close.
 func (m *QueueManager) shutdown(grace time.Duration) {
 	m.mu.Lock()
 	if m.stopping {
@@ -182,137 +187,26 @@ func (m *QueueManager) shutdown(grace time.Duration) {
 		return
 	}
 	m.stopping = true
+	for _, conn := range m.handshaking {
+		conn.Close()
+	}
 	m.mu.Unlock()
 
 	m.listener.Close()
 	<-m.served
-	// A worker still in its handshake gets in, and is told there are no tasks.
 	m.queue.shutdown()
 	handled := make(chan struct{})
 	go func() { m.handlers.Wait(); close(handled) }()
 	select {
 	case <-handled:
-		return
 	case <-time.After(grace):
-	}
-	m.mu.Lock()
-	m.hangingUp = true
-	for conn := range m.conns {
-		conn.Close()
-	}
-	m.mu.Unlock()
-	<-handled
-}
-
-// Errors a worker's calls end with.
-var (
-	errEmpty       = errors.New("task queue is empty") // Python's queue.Empty
-	errNoTasksLeft = errors.New("the master has no tasks left")
-	errLost        = errors.New("lost connection to master")
-)
-
-// RemoteQueueManager is task_worker.py's QueueManager: the worker's
-// connection to the master's queues.
-type RemoteQueueManager struct {
-	client *rpc.Client
-}
-
-// connectQueueManager dials the master and proves the authkey (Python: m.connect()).
-func connectQueueManager(ctx context.Context, addr string, authkey []byte) (*RemoteQueueManager, error) {
-	dialer := net.Dialer{Timeout: handshakeTimeout}
-	conn, err := dialer.DialContext(ctx, "tcp", addr)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return nil, fmt.Errorf("cannot connect to %s: connection refused (is the master running?)", addr)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot connect to %s: %w", addr, unwrapSyscall(err))
-	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := clientHandshake(conn, authkey); err != nil {
-		conn.Close()
-		if errors.Is(err, errAuth) {
-			return nil, err
+		m.mu.Lock()
+		for conn := range m.workers {
+			conn.Close()
 		}
-		return nil, fmt.Errorf("cannot connect to %s: %w (is that a master?)", addr, err)
+		m.mu.Unlock()
+		<-handled
 	}
-	conn.SetDeadline(time.Time{})
-	return &RemoteQueueManager{client: rpc.NewClient(conn)}, nil
-}
-
-func (m *RemoteQueueManager) Close() error { return m.client.Close() }
-
-// call makes one RPC, giving up after timeout or when ctx is done.
-func (m *RemoteQueueManager) call(ctx context.Context, method string, args, reply any, timeout time.Duration) error {
-	call := m.client.Go(method, args, reply, make(chan *rpc.Call, 1))
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-call.Done:
-		if errors.Is(call.Error, rpc.ErrShutdown) || errors.Is(call.Error, io.EOF) || errors.Is(call.Error, io.ErrUnexpectedEOF) {
-			return errLost
-		}
-		return call.Error
-	case <-timer.C:
-		m.client.Close()
-		return fmt.Errorf("%w: no answer to %s within %v", errLost, method, timeout)
-	case <-ctx.Done():
-		m.client.Close()
-		return errInterrupted
-	}
-}
-
-// getTaskQueue returns the worker's end of the task queue.
-func (m *RemoteQueueManager) getTaskQueue() remoteTaskQueue { return remoteTaskQueue{m} }
-
-// getResultQueue returns the worker's end of the result queue.
-func (m *RemoteQueueManager) getResultQueue() remoteResultQueue { return remoteResultQueue{m} }
-
-type remoteTaskQueue struct{ m *RemoteQueueManager }
-
-// Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
-// with errEmpty if none came, and errNoTasksLeft once none ever will.
-func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (Task, error) {
-	tasks, err := q.GetBatch(ctx, 1, wait)
-	if err != nil {
-		return Task{}, err
-	}
-	return tasks[0], nil
-}
-
-// GetBatch is Get for up to most tasks.
-func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]Task, error) {
-	var batch TaskBatch
-	if err := q.m.call(ctx, "TaskQueue.Get", GetArgs{Max: most, Wait: wait}, &batch, wait+answerTimeout); err != nil {
-		return nil, err
-	}
-	switch {
-	case len(batch.Tasks) > 0:
-		return batch.Tasks, nil
-	case batch.Closed:
-		return nil, errNoTasksLeft
-	default:
-		return nil, errEmpty
-	}
-}
-
-type remoteResultQueue struct{ m *RemoteQueueManager }
-
-// Put sends the result r of task (Python: result.put(r)).
-func (q remoteResultQueue) Put(ctx context.Context, task Task, r string) error {
-	return q.PutBatch(ctx, []Result{{ID: task.ID, Lease: task.Lease, Text: r}})
-}
-
-// PutBatch sends many results in one call.
-func (q remoteResultQueue) PutBatch(ctx context.Context, results []Result) error {
-	return q.m.call(ctx, "ResultQueue.Put", results, &struct{}{}, answerTimeout)
-}
-
-// unwrapSyscall shortens "dial tcp 1.2.3.4:5: connect: connection refused"
-// to its last part, since the caller says which address it was.
-func unwrapSyscall(err error) error {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno
-	}
-	return err
+	m.turnedAway.flush()
+	m.refused.flush()
 }

@@ -1,17 +1,23 @@
 // The master's task queue of section 分布式进程, with what a network needs
-// and Python's queue.Queue lacks: no task is lost when a worker dies.
+// and Python's queue.Queue lacks: no task is lost when a worker dies or
+// stops, and no result counts unless it comes from the worker that was given
+// the task.
 //
-// A task handed to a worker is leased to that worker's connection. If the
-// connection closes before the result comes back, or the lease runs out, the
-// task goes back in the queue for the next worker that asks. Results are
-// keyed by task id and the first one wins, so each task's result reaches
-// the master exactly once, however many workers computed it.
+// A task handed to a worker is leased to that worker's connection for a
+// short time, and the connection renews the lease while the worker works, as
+// SQS extends a message's visibility timeout or beanstalkd's `touch` resets
+// its TTR. If the connection ends, or the lease runs out because the worker
+// stopped renewing it, the task goes back in the queue for the next worker
+// that asks, and the master says so. A result counts only if it comes over
+// the connection that holds the task's current lease, and only the first:
+// each task's result reaches the master exactly once.
 
 package main
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -33,19 +39,50 @@ type Result struct {
 	Text  string // "n * n = r", as task_worker.py formats it
 }
 
-// leasedQueue holds a fixed number of tasks from Put until each has a result.
-// A task waiting for a worker is in pending, a task out with a worker is in
-// its lease, and a task with a result is only a bit in done: the master
-// keeps nothing else of it.
-type leasedQueue struct {
-	total        int           // how many tasks the master puts
-	ready        chan struct{} // holds a token while pending may have tasks
-	finished     chan struct{} // closed once every task has its result, or at shutdown
-	stopped      chan struct{} // closed at shutdown: nobody reads results any more
-	results      chan Result   // the first result of each task, for the master; nil: only count them
-	leaseTimeout time.Duration
+// maxTasks is the most tasks a master puts: 8 bytes each while they wait,
+// 80 MB in all, and ids that fit an int32 on every platform.
+const maxTasks = 10_000_000
 
-	mu        sync.Mutex        // guards the fields below
+// A holder is one worker connection as the queue sees it. The leases it
+// holds hang off it, so that its end ends all of them at once.
+type holder struct {
+	name     string        // the worker's address, for the log
+	leaseFor time.Duration // how long its leases last unrenewed
+	gone     chan struct{} // closed when its connection has ended
+
+	leases map[uint64]*lease // guarded by the queue's mu
+}
+
+func newHolder(name string, leaseFor time.Duration) *holder {
+	return &holder{name: name, leaseFor: leaseFor, gone: make(chan struct{}), leases: map[uint64]*lease{}}
+}
+
+// A lease is one handout of tasks to one holder.
+type lease struct {
+	holder      *holder
+	tasks       []queued // sorted by id
+	answered    []bool   // by index in tasks
+	outstanding int      // results still to come
+	expires     time.Time
+	timer       *time.Timer
+}
+
+// queued is a task as the master keeps it: 8 bytes, so a million fit in 8 MB.
+type queued struct{ id, n int32 }
+
+// leasedQueue holds a fixed number of tasks from Put until each has a
+// result. A task waiting for a worker is in pending, a task out with a
+// worker is in its lease, and a task with a result is only a bit in done:
+// the master keeps nothing else of it.
+type leasedQueue struct {
+	total      int
+	ready      chan struct{} // holds a token while pending may have tasks
+	finished   chan struct{} // closed once every task has its result, or at shutdown
+	stopped    chan struct{} // closed at shutdown: nobody reads results any more
+	results    chan Result   // the first result of each task, for the master; nil: only count them
+	requeueLog io.Writer     // hears of each task that goes back in the queue; nil: only count them
+
+	mu        sync.Mutex        // guards the fields below, and each holder's leases
 	pending   []queued          // tasks waiting for a worker, oldest first
 	put       int               // how many tasks the master has put
 	done      []uint64          // one bit per task id: its result is in
@@ -54,35 +91,24 @@ type leasedQueue struct {
 	lastLease uint64            // the id of the newest lease
 	closed    bool              // finished and stopped are closed
 	firstLent time.Time         // when a worker first took a task
+	requeued  int               // how many times a task went back in the queue
 }
-
-// queued is a task as the master keeps it: 8 bytes, so a million fit in 8 MB.
-type queued struct{ id, n int32 }
-
-// A lease is a handout of tasks to one worker connection.
-type lease struct {
-	owner       int      // the connection holding it
-	tasks       []queued // what it holds
-	outstanding int      // results still to come
-	timer       *time.Timer
-}
-
-// maxTasks is the most tasks a queue takes: ids fit in an int32.
-const maxTasks = 1<<31 - 1
 
 // newLeasedQueue makes a queue for total tasks. Each task's first result is
 // sent on results; with nil results, they are only counted (see progress).
-func newLeasedQueue(total int, leaseTimeout time.Duration, results chan Result) *leasedQueue {
+// Tasks that go back in the queue are reported to requeueLog, or with nil,
+// only counted.
+func newLeasedQueue(total int, results chan Result, requeueLog io.Writer) *leasedQueue {
 	return &leasedQueue{
-		total:        total,
-		ready:        make(chan struct{}, 1),
-		finished:     make(chan struct{}),
-		stopped:      make(chan struct{}),
-		results:      results,
-		leaseTimeout: leaseTimeout,
-		pending:      make([]queued, 0, total),
-		done:         make([]uint64, (total+63)/64),
-		leases:       map[uint64]*lease{},
+		total:      total,
+		ready:      make(chan struct{}, 1),
+		finished:   make(chan struct{}),
+		stopped:    make(chan struct{}),
+		results:    results,
+		requeueLog: requeueLog,
+		pending:    make([]queued, 0, total),
+		done:       make([]uint64, (total+63)/64),
+		leases:     map[uint64]*lease{},
 	}
 }
 
@@ -106,11 +132,12 @@ func (q *leasedQueue) signal() {
 	}
 }
 
-// get hands up to most tasks to owner, waiting up to wait for the first.
-// It returns none if wait passes, and closed once no task will ever come.
-func (q *leasedQueue) get(owner, most int, wait time.Duration) (tasks []Task, closed bool) {
-	if tasks := q.lend(owner, most); tasks != nil {
-		return tasks, false
+// get leases up to most tasks to h, waiting up to wait for the first. It
+// returns none if wait passes or h's connection ends, and closed once no
+// task will ever come.
+func (q *leasedQueue) get(h *holder, most int, wait time.Duration) (tasks []Task, closed bool) {
+	if tasks, closed := q.lend(h, most); tasks != nil || closed {
+		return tasks, closed
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
@@ -119,19 +146,30 @@ func (q *leasedQueue) get(owner, most int, wait time.Duration) (tasks []Task, cl
 		case <-q.ready:
 		case <-q.finished:
 			return nil, true
+		case <-h.gone:
+			return nil, false
 		case <-deadline.C:
 			return nil, false
 		}
-		if tasks := q.lend(owner, most); tasks != nil {
-			return tasks, false
+		if tasks, closed := q.lend(h, most); tasks != nil || closed {
+			return tasks, closed
 		}
 	}
 }
 
-// lend leases up to most pending tasks to owner, or returns nil if none is pending.
-func (q *leasedQueue) lend(owner, most int) []Task {
+// lend leases up to most pending tasks to h. It returns nil if none is
+// pending or h is gone, and closed once the queue is.
+func (q *leasedQueue) lend(h *holder, most int) (tasks []Task, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.closed {
+		return nil, true
+	}
+	select {
+	case <-h.gone: // no lease for a connection that has ended
+		return nil, false
+	default:
+	}
 	var taken []queued
 	for len(taken) == 0 && len(q.pending) > 0 {
 		n := min(most, len(q.pending))
@@ -140,7 +178,7 @@ func (q *leasedQueue) lend(owner, most int) []Task {
 		q.pending = q.pending[n:]
 	}
 	if len(taken) == 0 {
-		return nil
+		return nil, false
 	}
 	if len(q.pending) > 0 {
 		q.signal() // for the next worker waiting
@@ -152,37 +190,55 @@ func (q *leasedQueue) lend(owner, most int) []Task {
 	}
 	q.lastLease++
 	leaseID := q.lastLease
-	l := &lease{owner: owner, tasks: taken, outstanding: len(taken)}
-	l.timer = time.AfterFunc(q.leaseTimeout, func() { q.expire(leaseID) })
+	slices.SortFunc(taken, func(a, b queued) int { return cmp.Compare(a.id, b.id) })
+	l := &lease{holder: h, tasks: taken, answered: make([]bool, len(taken)), outstanding: len(taken),
+		expires: time.Now().Add(h.leaseFor)}
+	l.timer = time.AfterFunc(h.leaseFor, func() { q.expire(leaseID) })
 	q.leases[leaseID] = l
-	tasks := make([]Task, len(taken))
+	h.leases[leaseID] = l
+	tasks = make([]Task, len(taken))
 	for i, t := range taken {
 		tasks[i] = Task{ID: int(t.id), N: int(t.n), Lease: leaseID}
 	}
-	return tasks
+	return tasks, false
 }
 
-// putResults records results. A task's first result goes to the master;
-// later ones, from workers whose lease ran out, are dropped.
-func (q *leasedQueue) putResults(results []Result) error {
-	for _, r := range results {
-		if r.ID < 0 || r.ID >= q.total {
-			return fmt.Errorf("no task has id %d", r.ID)
+// renew extends those of the given leases that h holds by h.leaseFor, and
+// says how many it extended: the others are no longer h's.
+func (q *leasedQueue) renew(h *holder, leaseIDs []uint64) (renewed int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, id := range leaseIDs {
+		if l := h.leases[id]; l != nil {
+			l.expires = time.Now().Add(h.leaseFor)
+			l.timer.Reset(h.leaseFor)
+			renewed++
 		}
 	}
+	return renewed
+}
+
+// Why a result is refused.
+const (
+	notLeased  = "not leased to it" // an unknown lease, another worker's, or one that ran out
+	notInLease = "not in its lease"
+	duplicate  = "answered already"
+	tooLong    = "too long"
+)
+
+// putResults records the results that h sends. A result counts if h holds
+// the lease it quotes and the task has no answer yet; the others are
+// refused and counted. Each task's first result goes to the master.
+func (q *leasedQueue) putResults(h *holder, results []Result) (refused tally, err error) {
+	refused = tally{}
 	first := make([]Result, 0, len(results))
 	q.mu.Lock()
 	for _, r := range results {
-		if !q.isDone(int32(r.ID)) {
-			q.done[r.ID/64] |= 1 << (r.ID % 64)
-			q.doneCount++
-			first = append(first, r)
+		if why := q.accept(h, r); why != "" {
+			refused[why]++
+			continue
 		}
-		if l := q.leases[r.Lease]; l != nil {
-			if l.outstanding--; l.outstanding == 0 {
-				q.release(r.Lease)
-			}
-		}
+		first = append(first, r)
 	}
 	if q.doneCount == q.total {
 		q.close()
@@ -190,58 +246,124 @@ func (q *leasedQueue) putResults(results []Result) error {
 	q.mu.Unlock()
 
 	if q.results == nil {
-		return nil
+		return refused, nil
 	}
 	for _, r := range first {
 		select {
 		case q.results <- r:
 		case <-q.stopped:
-			return errors.New("the master has stopped")
+			return refused, fmt.Errorf("the master has stopped")
 		}
 	}
-	return nil
+	return refused, nil
 }
 
-// releaseOwner gives back every task leased to a connection that closed.
-func (q *leasedQueue) releaseOwner(owner int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for id, l := range q.leases {
-		if l.owner == owner {
-			q.release(id)
-		}
+// accept records r from h, or says why not. q.mu must be held.
+func (q *leasedQueue) accept(h *holder, r Result) (refusedBecause string) {
+	l := h.leases[r.Lease]
+	if l == nil {
+		return notLeased
 	}
+	i, found := slices.BinarySearchFunc(l.tasks, r.ID, func(t queued, id int) int { return cmp.Compare(int(t.id), id) })
+	switch {
+	case !found:
+		return notInLease
+	case l.answered[i] || q.isDone(l.tasks[i].id):
+		return duplicate
+	case len(r.Text) > maxResultText:
+		return tooLong
+	}
+	l.answered[i] = true
+	q.done[r.ID/64] |= 1 << (r.ID % 64)
+	q.doneCount++
+	if l.outstanding--; l.outstanding == 0 {
+		q.endLease(r.Lease)
+	}
+	return ""
+}
+
+// hungUp gives back every task leased to h, whose connection has ended, and
+// lets no new lease go to it.
+func (q *leasedQueue) hungUp(h *holder) {
+	q.mu.Lock()
+	select {
+	case <-h.gone:
+		q.mu.Unlock()
+		return // already
+	default:
+		close(h.gone)
+	}
+	var back []queued
+	for id := range h.leases {
+		back = append(back, q.endLease(id)...)
+	}
+	q.mu.Unlock()
+	q.report(back, fmt.Sprintf("its worker %s hung up", h.name))
 }
 
 // expire gives back the tasks of a lease that ran out.
 func (q *leasedQueue) expire(leaseID uint64) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.release(leaseID)
+	var back []queued
+	if l := q.leases[leaseID]; l != nil && !time.Now().Before(l.expires) {
+		back = q.endLease(leaseID)
+	} // else a renewal came as the timer fired, and reset it
+	q.mu.Unlock()
+	q.report(back, "its lease ran out (the worker stopped renewing it)")
 }
 
-// release ends a lease and puts its unanswered tasks back in the queue.
-// q.mu must be held.
-func (q *leasedQueue) release(leaseID uint64) {
+// endLease ends a lease and puts its unanswered tasks back in the queue,
+// returning them. q.mu must be held.
+func (q *leasedQueue) endLease(leaseID uint64) (back []queued) {
 	l := q.leases[leaseID]
 	if l == nil {
-		return
+		return nil
 	}
 	l.timer.Stop()
 	delete(q.leases, leaseID)
-	if unanswered := q.dropDone(l.tasks); len(unanswered) > 0 {
-		q.pending = append(q.pending, unanswered...)
+	delete(l.holder.leases, leaseID)
+	if q.closed {
+		return nil
+	}
+	if back = q.dropDone(l.tasks); len(back) > 0 {
+		q.pending = append(q.pending, back...)
+		q.requeued += len(back)
 		q.signal()
 	}
+	return back
+}
+
+// report tells the requeue log of tasks that went back in the queue.
+func (q *leasedQueue) report(back []queued, why string) {
+	if len(back) == 0 || q.requeueLog == nil {
+		return
+	}
+	const shown = 3
+	var list []string
+	for _, t := range back[:min(shown, len(back))] {
+		list = append(list, fmt.Sprintf("#%d (n=%d)", t.id, t.n))
+	}
+	if len(back) == 1 {
+		fmt.Fprintf(q.requeueLog, "master: task %s back in the queue: %s\n", list[0], why)
+		return
+	}
+	if more := len(back) - shown; more > 0 {
+		list = append(list, fmt.Sprintf("and %d more", more))
+	}
+	fmt.Fprintf(q.requeueLog, "master: %d tasks back in the queue (%s): %s\n", len(back), strings.Join(list, ", "), why)
 }
 
 // shutdown wakes every waiting get with closed, and every put blocked on a
-// result nobody will read.
+// result nobody will read. No lease is given after it.
 func (q *leasedQueue) shutdown() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.close()
-	close(q.stopped)
+	select {
+	case <-q.stopped:
+	default:
+		close(q.stopped)
+	}
 	for _, l := range q.leases {
 		l.timer.Stop()
 	}
@@ -272,12 +394,12 @@ func (q *leasedQueue) dropDone(tasks []queued) []queued {
 	return kept
 }
 
-// progress reports how many tasks have their result, and since when workers
-// have been taking tasks.
-func (q *leasedQueue) progress() (answered int, since time.Time) {
+// progress reports how many tasks have their result, since when workers
+// have been taking tasks, and how many times a task went back in the queue.
+func (q *leasedQueue) progress() (answered int, since time.Time, requeued int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.doneCount, q.firstLent
+	return q.doneCount, q.firstLent, q.requeued
 }
 
 // missing describes the tasks without a result, for an error message.
@@ -288,7 +410,7 @@ func (q *leasedQueue) missing() string {
 	for _, l := range q.leases {
 		unanswered = append(unanswered, q.dropDone(slices.Clone(l.tasks))...)
 	}
-	slices.SortFunc(unanswered, func(a, b queued) int { return int(a.id - b.id) })
+	slices.SortFunc(unanswered, func(a, b queued) int { return cmp.Compare(a.id, b.id) })
 	const shown = 10
 	var list []string
 	for _, t := range unanswered[:min(shown, len(unanswered))] {

@@ -179,13 +179,6 @@ func cpuBound(out io.Writer, limit, many int) {
 	}
 }
 
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 // countPrimes counts the primes below limit by trial division. The numbers
 // go out in blocks of primeBlock, dealt round the goroutines like cards, so
 // that each gets its share of the large numbers, which cost the most.

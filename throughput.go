@@ -24,22 +24,32 @@ import (
 // that one call's cost, some tens of microseconds, is small beside its tasks'.
 const autoBatch = 512
 
+// maxJobs is the most calls a worker keeps in flight: below the master's
+// maxInFlight, so that a renewal always finds room beside them.
+const maxJobs = maxInFlight / 2
+
+// minPoll is the shortest wait for a task that a worker with no count of
+// tries may ask for: any shorter, and it would ask the master without pause.
+const minPoll = 10 * time.Millisecond
+
 // quietMaster is taskMaster without a line per task. Its one line says how
 // many results came in how long, from the first task a worker took; its
-// peak memory goes to stderr.
+// peak memory, and how many tasks went back in the queue, go to stderr.
 func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
-	queue := newLeasedQueue(cfg.tasks, cfg.lease, nil) // results are only counted
-	// The tasks go in before the queue is served, so that a worker that
-	// connects at once times the queue, not the puts.
-	rng := newRand(cfg.seed, 0)
-	for range cfg.tasks {
-		queue.Put(randint(rng, 0, 10000))
-	}
-	manager := newQueueManager(queue, cfg.authkey, stderr)
+	queue := newLeasedQueue(cfg.tasks, nil, nil) // results and requeues are only counted
+	manager := newQueueManager(queue, cfg.authkey, cfg.lease, stderr)
 	if err := manager.start(cfg.addr); err != nil {
 		return err
 	}
 	defer manager.shutdown(0)
+	// Listening first lets workers connect while the tasks go in.
+	rng := newRand(cfg.seed, 0)
+	for i := range cfg.tasks {
+		if i%(1<<16) == 0 && ctx.Err() != nil {
+			return fmt.Errorf("%w while putting tasks", stopped(ctx))
+		}
+		queue.Put(randint(rng, 0, 10000))
+	}
 
 	// Wait for the last result, failing if none comes for cfg.timeout.
 	watchdog := time.NewTicker(cfg.timeout)
@@ -50,20 +60,23 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 		case <-queue.finished:
 			done = true
 		case <-watchdog.C:
-			answered, _ := queue.progress()
+			answered, _, _ := queue.progress()
 			if answered == lastCount {
 				return noResultError(cfg, answered, queue)
 			}
 			lastCount = answered
 		case <-ctx.Done():
-			answered, _ := queue.progress()
-			return fmt.Errorf("%w after %d of %d results", errInterrupted, answered, cfg.tasks)
+			answered, _, _ := queue.progress()
+			return fmt.Errorf("%w after %d of %d results", stopped(ctx), answered, cfg.tasks)
 		}
 	}
-	_, since := queue.progress()
+	_, since, requeued := queue.progress()
 	elapsed := time.Since(since)
 	manager.shutdown(shutdownGrace)
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
+	if requeued > 0 {
+		fmt.Fprintf(stderr, "master: %d tasks went back in the queue\n", requeued)
+	}
 	if peak, err := peakMemory(); err == nil {
 		fmt.Fprintf(stderr, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))
 	}
@@ -72,10 +85,10 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 
 // batchWorker is taskWorker with cfg.jobs calls in flight at once, each
 // moving up to cfg.batch tasks. --tries counts the calls that take tasks.
-func batchWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
+func batchWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) error {
 	serverAddr, _, _ := net.SplitHostPort(cfg.server)
 	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
-	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey)
+	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey, cfg.retry, stderr)
 	if err != nil {
 		return err
 	}
@@ -100,7 +113,7 @@ func batchWorker(ctx context.Context, out io.Writer, cfg workerConfig) error {
 					}
 					continue
 				}
-				if errors.Is(err, errNoTasksLeft) || (errors.Is(err, errLost) && cfg.tries == 0) {
+				if errors.Is(err, errNoTasksLeft) || (errors.Is(err, errMasterGone) && cfg.tries == 0) {
 					return // as in taskWorker
 				}
 				if err == nil {

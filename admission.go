@@ -1,0 +1,224 @@
+// Admission, for section 分布式进程's master: who may connect, and how the
+// master says whom it turned away without drowning its own output.
+//
+// A peer that has not proven the authkey costs the master a file descriptor
+// and a goroutine for up to handshakeTimeout. At most maxHandshakes such
+// peers wait at once: one more, or an accept that fails for lack of file
+// descriptors, closes the oldest of them. A flood of silent connections then
+// churns through a fixed number of descriptors, and a good worker in the line
+// gets in within moments. What the master turned away, and the results it
+// refused, it reports in full once a second and sums up for the rest.
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// maxHandshakes is how many peers may be proving the authkey at once.
+const maxHandshakes = 32
+
+// shuttingDown is why a peer is turned away once the master is done.
+const shuttingDown = "shutting down"
+
+// serve accepts connections until the listener closes.
+func (m *QueueManager) serve() {
+	defer close(m.served)
+	pause := 5 * time.Millisecond
+	for {
+		conn, err := m.listener.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			// Out of file descriptors, say. The oldest handshake gives up
+			// its own, so the next peer in line can be accepted; if none
+			// is waiting, wait, as net/http does.
+			if m.crowdOut() {
+				continue
+			}
+			m.turnedAway.add(fmt.Sprintf("accept: %v", err), tally{"accept failed": 1})
+			time.Sleep(pause)
+			pause = min(2*pause, time.Second)
+			continue
+		}
+		pause = 5 * time.Millisecond
+		if m.admit(conn) {
+			// The handshake runs off the accept loop, so a silent peer
+			// holds up no one else.
+			m.handlers.Go(func() { m.handle(conn) })
+		}
+	}
+}
+
+// admit counts conn among the handshakes in progress, making room if need be.
+func (m *QueueManager) admit(conn net.Conn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		conn.Close()
+		return false
+	}
+	m.handshaking = append(m.handshaking, conn)
+	if len(m.handshaking) > maxHandshakes {
+		m.crowdOutLocked()
+	}
+	return true
+}
+
+// crowdOut closes the oldest handshake in progress, if there is one.
+func (m *QueueManager) crowdOut() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.crowdOutLocked()
+}
+
+func (m *QueueManager) crowdOutLocked() bool {
+	if len(m.handshaking) == 0 {
+		return false
+	}
+	oldest := m.handshaking[0]
+	m.handshaking = m.handshaking[1:]
+	m.crowdedOut[oldest] = true
+	oldest.Close()
+	return true
+}
+
+// admitted ends conn's handshake, whose error was err, and says why conn is
+// turned away, or "" if it is now a worker.
+func (m *QueueManager) admitted(conn net.Conn, err error) (turnedAwayBecause string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	crowdedOut := m.crowdedOut[conn]
+	delete(m.crowdedOut, conn)
+	if i := slices.Index(m.handshaking, conn); i >= 0 {
+		m.handshaking = slices.Delete(m.handshaking, i, i+1)
+	}
+	var timeout net.Error
+	switch {
+	case m.stopping:
+		return shuttingDown
+	case crowdedOut:
+		return "crowded out"
+	case err == nil && len(m.workers) >= maxWorkers:
+		return "too many workers"
+	case err == nil:
+		m.workers[conn] = struct{}{}
+		return ""
+	case errors.Is(err, errAuth):
+		return "wrong key"
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return "silent"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return "hung up"
+	default:
+		return "not a worker"
+	}
+}
+
+// plural is "s" for any count but 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// A tally counts things by the reason for them.
+type tally map[string]int
+
+func (t tally) count() int {
+	n := 0
+	for _, c := range t {
+		n += c
+	}
+	return n
+}
+
+// String lists the reasons, most frequent first: "silent: 2901, wrong key: 12".
+func (t tally) String() string {
+	reasons := make([]string, 0, len(t))
+	for why := range t {
+		reasons = append(reasons, why)
+	}
+	slices.SortFunc(reasons, func(a, b string) int {
+		if t[a] != t[b] {
+			return t[b] - t[a]
+		}
+		return strings.Compare(a, b)
+	})
+	for i, why := range reasons {
+		reasons[i] = fmt.Sprintf("%s: %d", why, t[why])
+	}
+	return strings.Join(reasons, ", ")
+}
+
+// A throttledLog writes the first event of each second in full and sums up
+// the others at the end of that second, so that a flood costs a line a
+// second: "master: rejected 127.0.0.1:4242: ..." then "master: turned away
+// 2913 more peers in the last 1s (silent: 2901, wrong key: 12)".
+type throttledLog struct {
+	w       io.Writer
+	verb    string // the full line's: "master: rejected ..."
+	summary string // with the count: "turned away %d more peer%s"
+
+	mu     sync.Mutex
+	open   bool // a second has begun with a line in full
+	counts tally
+	timer  *time.Timer
+}
+
+func newThrottledLog(w io.Writer, verb, summary string) *throttledLog {
+	return &throttledLog{w: w, verb: verb, summary: summary, counts: tally{}}
+}
+
+// add logs an event, described by line and counted under its reasons.
+func (l *throttledLog) add(line string, reasons tally) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open {
+		for why, n := range reasons {
+			l.counts[why] += n
+		}
+		return
+	}
+	l.open = true
+	fmt.Fprintf(l.w, "master: %s %s\n", l.verb, line)
+	l.timer = time.AfterFunc(time.Second, l.flush)
+}
+
+// flush sums up the events since the last line, if any, and begins anew.
+func (l *throttledLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	if n := l.counts.count(); n > 0 {
+		fmt.Fprintf(l.w, "master: "+l.summary+" in the last 1s (%v)\n", n, plural(n), l.counts)
+	}
+	l.open, l.counts = false, tally{}
+}
+
+// unwrapSyscall shortens "dial tcp 1.2.3.4:5: connect: connection refused"
+// to its last part, since the caller says which address it was.
+func unwrapSyscall(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	var sysErr *os.SyscallError
+	if errors.As(err, &sysErr) {
+		return sysErr.Err
+	}
+	return err
+}

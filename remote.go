@@ -1,0 +1,254 @@
+// The worker's side of what multiprocessing.managers does for section
+// 分布式进程: task_worker.py's QueueManager(...).connect() and the proxies
+// it hands out.
+//
+// As Python's proxies hide the network from task_worker.py, this file hides
+// it from taskWorker: every call has a deadline that covers its write as well
+// as its answer, Ctrl-C ends any call at once, and while the worker works on
+// its tasks, the connection renews their leases in the background, so that a
+// live worker keeps its task however long the task takes.
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/rpc"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Errors a worker's calls end with.
+var (
+	errEmpty       = errors.New("task queue is empty") // Python's queue.Empty
+	errNoTasksLeft = errors.New("the master has no tasks left")
+	errMasterGone  = errors.New("the master hung up")
+	errNoAnswer    = errors.New("the master stopped answering")
+	errNoMaster    = errors.New("connection refused (is the master running?)")
+)
+
+// RemoteQueueManager is task_worker.py's QueueManager: the worker's
+// connection to the master's queues.
+type RemoteQueueManager struct {
+	client *rpc.Client
+	stderr io.Writer     // hears of results the master refused
+	closed chan struct{} // closed by Close: the renewals stop
+
+	mu         sync.Mutex     // guards the fields below
+	held       map[uint64]int // leases held, with the results still to send for each
+	renewEvery time.Duration  // a third of the master's lease
+}
+
+// connectQueueManager dials the master and proves the authkey (Python:
+// m.connect()). If no master listens yet, it tries again for up to retry,
+// saying so once on stderr.
+func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry time.Duration, stderr io.Writer) (*RemoteQueueManager, error) {
+	giveUp := time.Now().Add(retry)
+	pause := 50 * time.Millisecond
+	for said := false; ; said = true {
+		conn, err := dialMaster(ctx, addr, authkey)
+		if err == nil {
+			m := &RemoteQueueManager{client: rpc.NewClientWithCodec(newClientCodec(conn)), stderr: stderr,
+				closed: make(chan struct{}), held: map[uint64]int{}, renewEvery: time.Second}
+			go m.renewLeases()
+			return m, nil
+		}
+		if !errors.Is(err, errNoMaster) || time.Now().Add(pause).After(giveUp) {
+			return nil, err
+		}
+		if !said {
+			fmt.Fprintf(stderr, "worker: no master at %s yet; trying for up to %v\n", addr, retry)
+		}
+		if err := sleep(ctx, pause); err != nil {
+			return nil, err
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// dialMaster connects and runs the handshake, all within handshakeTimeout
+// and cut short by ctx.
+func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, error) {
+	dialer := net.Dialer{Timeout: handshakeTimeout}
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	switch {
+	case ctx.Err() != nil:
+		return nil, stopped(ctx)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return nil, fmt.Errorf("cannot connect to %s: %w", addr, errNoMaster)
+	case err != nil:
+		return nil, fmt.Errorf("cannot connect to %s: %w", addr, unwrapSyscall(err))
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	err = clientHandshake(conn, authkey, rand.Reader)
+	conn.SetDeadline(time.Time{})
+	switch {
+	case ctx.Err() != nil:
+		conn.Close()
+		return nil, stopped(ctx)
+	case errors.Is(err, errAuth):
+		conn.Close()
+		return nil, err
+	case err != nil:
+		conn.Close()
+		return nil, fmt.Errorf("cannot connect to %s: %w (is that a master?)", addr, err)
+	}
+	return conn, nil
+}
+
+func (m *RemoteQueueManager) Close() error {
+	select {
+	case <-m.closed:
+	default:
+		close(m.closed)
+	}
+	return m.client.Close()
+}
+
+// call makes one RPC within timeout, write included. Ctrl-C, or the
+// timeout, closes the connection, which ends every call on it at once.
+func (m *RemoteQueueManager) call(ctx context.Context, method string, args, reply any, timeout time.Duration) error {
+	if ctx.Err() != nil {
+		return stopped(ctx)
+	}
+	stop := context.AfterFunc(ctx, func() { m.client.Close() })
+	defer stop()
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() { timedOut.Store(true); m.client.Close() })
+	defer timer.Stop()
+	err := m.client.Call(method, args, reply)
+	var serverErr rpc.ServerError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return stopped(ctx)
+	case timedOut.Load():
+		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)
+	case errors.As(err, &serverErr):
+		return err
+	case errors.Is(err, rpc.ErrShutdown), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+		return errMasterGone
+	default:
+		return fmt.Errorf("%s: %w", method, err)
+	}
+}
+
+// renewLeases renews, every third of a lease, the leases of the tasks the
+// worker is working on, until Close. A failed renewal needs no handling:
+// the calls the worker makes meet the same failure.
+func (m *RemoteQueueManager) renewLeases() {
+	for {
+		m.mu.Lock()
+		every := m.renewEvery
+		leases := make([]uint64, 0, len(m.held))
+		for id := range m.held {
+			leases = append(leases, id)
+		}
+		m.mu.Unlock()
+		select {
+		case <-m.closed:
+			return
+		case <-time.After(every):
+		}
+		if len(leases) > 0 {
+			var renewed int
+			m.call(context.Background(), "TaskQueue.Renew", leases[:min(len(leases), maxInFlight)], &renewed, answerTimeout)
+		}
+	}
+}
+
+// getTaskQueue returns the worker's end of the task queue.
+func (m *RemoteQueueManager) getTaskQueue() remoteTaskQueue { return remoteTaskQueue{m} }
+
+// getResultQueue returns the worker's end of the result queue.
+func (m *RemoteQueueManager) getResultQueue() remoteResultQueue { return remoteResultQueue{m} }
+
+type remoteTaskQueue struct{ m *RemoteQueueManager }
+
+// Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
+// with errEmpty if none came, and errNoTasksLeft once none ever will.
+func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (Task, error) {
+	tasks, err := q.GetBatch(ctx, 1, wait)
+	if err != nil {
+		return Task{}, err
+	}
+	return tasks[0], nil
+}
+
+// GetBatch is Get for up to most tasks. The tasks' lease is renewed until
+// their results are put.
+func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]Task, error) {
+	var batch TaskBatch
+	if err := q.m.call(ctx, "TaskQueue.Get", GetArgs{Max: most, Wait: wait}, &batch, wait+answerTimeout); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(batch.Tasks) > most:
+		q.m.Close()
+		return nil, fmt.Errorf("the master sent %d tasks, more than the %d asked for", len(batch.Tasks), most)
+	case len(batch.Tasks) > 0:
+		q.m.hold(batch)
+		return batch.Tasks, nil
+	case batch.Closed:
+		return nil, errNoTasksLeft
+	default:
+		return nil, errEmpty
+	}
+}
+
+// hold notes a batch's lease, to renew it.
+func (m *RemoteQueueManager) hold(batch TaskBatch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range batch.Tasks {
+		m.held[t.Lease]++
+	}
+	// A third of a lease leaves two renewals' time for one to arrive; no
+	// faster than minLease/3, whatever the master says.
+	m.renewEvery = max(batch.LeaseFor, minLease) / 3
+}
+
+// release forgets the results sent for a lease.
+func (m *RemoteQueueManager) release(results []Result) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range results {
+		if m.held[r.Lease]--; m.held[r.Lease] <= 0 {
+			delete(m.held, r.Lease)
+		}
+	}
+}
+
+type remoteResultQueue struct{ m *RemoteQueueManager }
+
+// Put sends the result r of task (Python: result.put(r)).
+func (q remoteResultQueue) Put(ctx context.Context, task Task, r string) error {
+	return q.PutBatch(ctx, []Result{{ID: task.ID, Lease: task.Lease, Text: r}})
+}
+
+// PutBatch sends many results in one call. If the master refuses some,
+// because their lease ran out and their task went to another worker, the
+// worker says so and goes on.
+func (q remoteResultQueue) PutBatch(ctx context.Context, results []Result) error {
+	err := q.m.call(ctx, "ResultQueue.Put", results, &struct{}{}, answerTimeout)
+	var serverErr rpc.ServerError
+	if errors.As(err, &serverErr) && strings.HasPrefix(string(serverErr), refusedPrefix) {
+		fmt.Fprintf(q.m.stderr, "worker: the master %s\n", serverErr)
+		err = nil
+	}
+	if err == nil {
+		q.m.release(results)
+	}
+	return err
+}

@@ -1,0 +1,230 @@
+// The wire of section 分布式进程, under net/rpc: gob, as rpc.NewServer and
+// rpc.NewClient use it, plus what a server facing the network needs and
+// net/rpc's own gob codec lacks, much as net/http's Server has ReadTimeout,
+// WriteTimeout and MaxHeaderBytes:
+//
+//   - every message is a frame with a 4-byte length, checked against
+//     maxFrame before the frame is read, so no peer can make the other side
+//     allocate more (gob alone accepts messages of gigabytes);
+//   - every write has a deadline, and a frame once begun must arrive whole
+//     within readTimeout;
+//   - on the master's side, a connection has at most maxInFlight calls
+//     running: the next request is not read until one finishes;
+//   - an error is final: the connection is finished at once, and the master
+//     hears of it (ended) before net/rpc has waited for the calls in
+//     progress, so the worker's tasks go back in the queue without delay.
+
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/rpc"
+	"sync"
+	"time"
+)
+
+const (
+	maxBatch      = 1024 // the most tasks one call may move
+	maxResultText = 1024 // the longest result a worker may send, in bytes
+	// maxFrame fits a batch of maxBatch results of maxResultText bytes,
+	// with room for gob's field tags and type descriptions.
+	maxFrame     = maxBatch*(maxResultText+32) + 4096
+	maxInFlight  = 64               // calls one worker connection may have running on the master
+	readTimeout  = 10 * time.Second // for a frame's bytes to arrive once its length has
+	writeTimeout = 10 * time.Second // for a frame to be written
+	idleTimeout  = 2 * time.Minute  // the master hangs up on a worker that asks nothing for this long
+	keptBuffer   = 64 << 10         // a frame buffer larger than this is not kept between frames
+	frameHeader  = 4                // bytes of length before each frame
+)
+
+// Why a connection was finished.
+var (
+	errFrameTooLarge = errors.New("message too large")
+	errMalformed     = errors.New("malformed message")
+)
+
+// framedGob reads and writes gob messages, a frame at a time, on conn.
+type framedGob struct {
+	conn net.Conn
+
+	// Reading: the decoder reads the current frame from frame, and
+	// reaches its end instead of reading on into the next frame.
+	frame  bytes.Reader
+	buffer []byte
+	dec    *gob.Decoder
+	err    error // the first read error: final
+
+	// Writing, under the caller's lock (net/rpc holds one).
+	out bytes.Buffer
+	enc *gob.Encoder
+}
+
+func newFramedGob(conn net.Conn) *framedGob {
+	f := &framedGob{conn: conn}
+	f.dec = gob.NewDecoder(&f.frame) // a bytes.Reader is an io.ByteReader: gob adds no buffer of its own
+	f.enc = gob.NewEncoder(&f.out)
+	return f
+}
+
+// readFrame reads the next frame, waiting up to idle for it to begin (zero:
+// for ever, as a client whose calls have their own timers does).
+func (f *framedGob) readFrame(idle time.Duration) error {
+	if f.err != nil {
+		return f.err
+	}
+	if f.frame.Len() > 0 {
+		return f.fail(fmt.Errorf("%w: %d bytes left over", errMalformed, f.frame.Len()))
+	}
+	deadline := time.Time{}
+	if idle > 0 {
+		deadline = time.Now().Add(idle)
+	}
+	f.conn.SetReadDeadline(deadline)
+	var header [frameHeader]byte
+	if _, err := io.ReadFull(f.conn, header[:]); err != nil {
+		return f.fail(err)
+	}
+	size := binary.BigEndian.Uint32(header[:])
+	if size > maxFrame {
+		return f.fail(fmt.Errorf("%w: %d bytes (at most %d)", errFrameTooLarge, size, maxFrame))
+	}
+	f.conn.SetReadDeadline(time.Now().Add(readTimeout))
+	if cap(f.buffer) < int(size) || cap(f.buffer) > keptBuffer {
+		f.buffer = make([]byte, size)
+	}
+	f.buffer = f.buffer[:size]
+	if _, err := io.ReadFull(f.conn, f.buffer); err != nil {
+		return f.fail(err)
+	}
+	f.frame.Reset(f.buffer)
+	return nil
+}
+
+// decode decodes the next value of the current frame into v (nil: discard).
+func (f *framedGob) decode(v any) error {
+	if f.err != nil {
+		return f.err
+	}
+	if err := f.dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // the frame ended mid-message
+		}
+		return f.fail(fmt.Errorf("%w: %w", errMalformed, err))
+	}
+	return nil
+}
+
+func (f *framedGob) fail(err error) error {
+	if f.err == nil {
+		f.err = err
+	}
+	return f.err
+}
+
+// write sends header and body as one frame, within writeTimeout.
+func (f *framedGob) write(header, body any) error {
+	f.out.Reset()
+	f.out.Write(make([]byte, frameHeader))
+	if err := f.enc.Encode(header); err != nil {
+		return err
+	}
+	if err := f.enc.Encode(body); err != nil {
+		return err
+	}
+	size := f.out.Len() - frameHeader
+	if size > maxFrame {
+		return fmt.Errorf("%w to send: %d bytes (at most %d)", errFrameTooLarge, size, maxFrame)
+	}
+	binary.BigEndian.PutUint32(f.out.Bytes(), uint32(size))
+	f.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := f.conn.Write(f.out.Bytes())
+	return err
+}
+
+// serverCodec is the master's side of a worker connection.
+type serverCodec struct {
+	*framedGob
+	slots chan struct{} // a token for each call running: at most maxInFlight
+	ended func(error)   // hears, once, why the connection is finished
+	once  sync.Once
+}
+
+func newServerCodec(conn net.Conn, ended func(error)) *serverCodec {
+	return &serverCodec{framedGob: newFramedGob(conn), slots: make(chan struct{}, maxInFlight), ended: ended}
+}
+
+func (c *serverCodec) ReadRequestHeader(r *rpc.Request) error {
+	c.slots <- struct{}{} // wait for a call to finish before reading another
+	err := c.readFrame(idleTimeout)
+	if err == nil {
+		err = c.decode(r)
+	}
+	if err != nil {
+		<-c.slots
+		c.end(err)
+	}
+	return err
+}
+
+func (c *serverCodec) ReadRequestBody(body any) error {
+	err := c.decode(body)
+	if err != nil {
+		c.end(err)
+	}
+	return err
+}
+
+// WriteResponse sends a call's answer. net/rpc calls it once for each
+// request header read, so it gives back the call's slot.
+func (c *serverCodec) WriteResponse(r *rpc.Response, body any) error {
+	defer func() { <-c.slots }()
+	err := c.write(r, body)
+	if err != nil {
+		c.conn.Close() // a peer that does not read is finished too
+		c.end(err)
+	}
+	return err
+}
+
+func (c *serverCodec) Close() error {
+	c.end(net.ErrClosed)
+	return c.conn.Close()
+}
+
+// end finishes the connection for the master: its waiting calls return and
+// its tasks go back, while net/rpc still waits for the calls in progress.
+func (c *serverCodec) end(err error) {
+	c.once.Do(func() { c.ended(err) })
+}
+
+// clientCodec is the worker's side of its connection to the master.
+type clientCodec struct {
+	*framedGob
+}
+
+func newClientCodec(conn net.Conn) clientCodec { return clientCodec{newFramedGob(conn)} }
+
+func (c clientCodec) WriteRequest(r *rpc.Request, body any) error {
+	err := c.write(r, body)
+	if err != nil {
+		c.conn.Close() // a frame cut off mid-way leaves nothing to go on with
+	}
+	return err
+}
+
+func (c clientCodec) ReadResponseHeader(r *rpc.Response) error {
+	if err := c.readFrame(0); err != nil {
+		return err
+	}
+	return c.decode(r)
+}
+
+func (c clientCodec) ReadResponseBody(body any) error { return c.decode(body) }
+
+func (c clientCodec) Close() error { return c.conn.Close() }
