@@ -27,8 +27,11 @@ import (
 // maxHandshakes is how many peers may be proving the authkey at once.
 const maxHandshakes = 32
 
-// shuttingDown is why a peer is turned away once the master is done.
-const shuttingDown = "shutting down"
+// Why a peer is turned away: once the master is done, or to make room.
+const (
+	shuttingDown = "shutting down"
+	crowdedOut   = "crowded out"
+)
 
 // serve accepts connections until the listener closes.
 func (m *QueueManager) serve() {
@@ -98,7 +101,7 @@ func (m *QueueManager) crowdOutLocked() bool {
 func (m *QueueManager) admitted(conn net.Conn, err error) (turnedAwayBecause string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	crowdedOut := m.crowdedOut[conn]
+	wasCrowdedOut := m.crowdedOut[conn]
 	delete(m.crowdedOut, conn)
 	if i := slices.Index(m.handshaking, conn); i >= 0 {
 		m.handshaking = slices.Delete(m.handshaking, i, i+1)
@@ -107,8 +110,8 @@ func (m *QueueManager) admitted(conn net.Conn, err error) (turnedAwayBecause str
 	switch {
 	case m.stopping:
 		return shuttingDown
-	case crowdedOut:
-		return "crowded out"
+	case wasCrowdedOut:
+		return crowdedOut
 	case err == nil && len(m.workers) >= maxWorkers:
 		return "too many workers"
 	case err == nil:

@@ -70,7 +70,7 @@ func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, io.Wri
 	if err := manager.start("127.0.0.1:0"); err != nil {
 		b.Fatal(err)
 	}
-	defer manager.shutdown(0)
+	defer manager.shutdown(context.Background(), 0)
 	for range b.N {
 		queue.Put(7)
 	}

@@ -48,7 +48,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	if err := manager.start(cfg.addr); err != nil {
 		return err
 	}
-	defer manager.shutdown(0) // when an error or Ctrl-C ends the listing early: hang up at once
+	defer manager.shutdown(ctx, 0) // when an error or Ctrl-C ends the listing early: hang up at once
 
 	task := queue // the master puts tasks in, as task.put(n)
 
@@ -74,7 +74,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	}
 
 	// 关闭:
-	manager.shutdown(shutdownGrace)
+	manager.shutdown(ctx, shutdownGrace)
 	fmt.Fprintln(out, "master exit.")
 	return nil
 }

@@ -152,9 +152,15 @@ func start(t testing.TB, name string, args ...string) *proc {
 // startWithEnv is start with variables added to the environment.
 func startWithEnv(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(program, args...),
-		stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(program, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCommand(t, name, cmd)
+}
+
+// startCommand runs cmd as start runs the program.
+func startCommand(t testing.TB, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: cmd, stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -149,6 +150,9 @@ func (m *QueueManager) handle(conn net.Conn) {
 	case "":
 	case shuttingDown: // not worth a line: the master is done
 		return
+	case crowdedOut:
+		m.turnedAway.add(fmt.Sprintf("%s: crowded out: %d newer peers were proving the key", conn.RemoteAddr(), maxHandshakes), tally{why: 1})
+		return
 	default:
 		m.turnedAway.add(fmt.Sprintf("%s: %v", conn.RemoteAddr(), err), tally{why: 1})
 		return
@@ -179,8 +183,9 @@ func (m *QueueManager) dismiss(conn net.Conn) {
 // shutdown stops serving (Python: manager.shutdown()). Peers still in their
 // handshake are closed at once. Workers are told that no task will come and
 // given up to grace to hang up on their own, so that the answer to their
-// last call is not cut off; then their connections close.
-func (m *QueueManager) shutdown(grace time.Duration) {
+// last call is not cut off, unless ctx ends first; then their connections
+// close.
+func (m *QueueManager) shutdown(ctx context.Context, grace time.Duration) {
 	m.mu.Lock()
 	if m.stopping {
 		m.mu.Unlock()
@@ -199,14 +204,15 @@ func (m *QueueManager) shutdown(grace time.Duration) {
 	go func() { m.handlers.Wait(); close(handled) }()
 	select {
 	case <-handled:
+	case <-ctx.Done():
 	case <-time.After(grace):
-		m.mu.Lock()
-		for conn := range m.workers {
-			conn.Close()
-		}
-		m.mu.Unlock()
-		<-handled
 	}
+	m.mu.Lock()
+	for conn := range m.workers {
+		conn.Close()
+	}
+	m.mu.Unlock()
+	<-handled
 	m.turnedAway.flush()
 	m.refused.flush()
 }

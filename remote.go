@@ -40,6 +40,7 @@ type RemoteQueueManager struct {
 	client *rpc.Client
 	stderr io.Writer     // hears of results the master refused
 	closed chan struct{} // closed by Close: the renewals stop
+	leased chan struct{} // holds a token when a new lease has come
 
 	mu         sync.Mutex     // guards the fields below
 	held       map[uint64]int // leases held, with the results still to send for each
@@ -56,7 +57,7 @@ func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry
 		conn, err := dialMaster(ctx, addr, authkey)
 		if err == nil {
 			m := &RemoteQueueManager{client: rpc.NewClientWithCodec(newClientCodec(conn)), stderr: stderr,
-				closed: make(chan struct{}), held: map[uint64]int{}, renewEvery: time.Second}
+				closed: make(chan struct{}), leased: make(chan struct{}, 1), held: map[uint64]int{}, renewEvery: time.Second}
 			go m.renewLeases()
 			return m, nil
 		}
@@ -148,19 +149,26 @@ func (m *RemoteQueueManager) call(ctx context.Context, method string, args, repl
 // worker is working on, until Close. A failed renewal needs no handling:
 // the calls the worker makes meet the same failure.
 func (m *RemoteQueueManager) renewLeases() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		select {
+		case <-m.closed:
+			return
+		case <-m.leased: // the first lease, or a new length: time from now
+			m.mu.Lock()
+			timer.Reset(m.renewEvery)
+			m.mu.Unlock()
+			continue
+		case <-timer.C:
+		}
 		m.mu.Lock()
-		every := m.renewEvery
+		timer.Reset(m.renewEvery)
 		leases := make([]uint64, 0, len(m.held))
 		for id := range m.held {
 			leases = append(leases, id)
 		}
 		m.mu.Unlock()
-		select {
-		case <-m.closed:
-			return
-		case <-time.After(every):
-		}
 		if len(leases) > 0 {
 			var renewed int
 			m.call(context.Background(), "TaskQueue.Renew", leases[:min(len(leases), maxInFlight)], &renewed, answerTimeout)
@@ -216,7 +224,14 @@ func (m *RemoteQueueManager) hold(batch TaskBatch) {
 	}
 	// A third of a lease leaves two renewals' time for one to arrive; no
 	// faster than minLease/3, whatever the master says.
-	m.renewEvery = max(batch.LeaseFor, minLease) / 3
+	every := max(batch.LeaseFor, minLease) / 3
+	if len(m.held) == len(batch.Tasks) || every != m.renewEvery {
+		m.renewEvery = every
+		select {
+		case m.leased <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // release forgets the results sent for a lease.

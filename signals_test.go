@@ -1,36 +1,201 @@
 //go:build unix
 
-// Tests that send signals to the master and the worker, so Unix only.
+// Tests that need Unix: they send signals to the master and the worker, or
+// start the master under a low file limit with the shell's ulimit.
 
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"regexp"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
+// signalAndWait sends sig to p and waits for it to exit. The exit code tells
+// the signal apart from any timeout of the phase p was in (those exit 1);
+// the time it took is logged.
+func signalAndWait(t *testing.T, p *proc, sig os.Signal) int {
+	t.Helper()
+	sent := time.Now()
+	p.cmd.Process.Signal(sig)
+	exit := p.wait()
+	t.Logf("%s exited %d, %v after %v", p.name, exit, time.Since(sent).Round(time.Millisecond), sig)
+	return exit
+}
+
+// Ctrl-C on a worker mid-task: it hangs up, and its task goes to the next
+// worker at once. Ctrl-C on a master waiting for results, and SIGTERM on
+// another: one line each, and the exit codes shells give those signals.
 func TestInterrupt(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "1", "--seed", "1")
 	runTask := regexp.MustCompile(`^run task 5983 \* 5983\.\.\.$`)
 	worker := start(t, "worker", "worker", "--server", addr, "--work", "1h")
 	worker.stdout.waitFor(t, worker, runTask)
-	worker.cmd.Process.Signal(os.Interrupt)
-	if exit := worker.wait(); exit != 130 || worker.stderr.String() != "worker: interrupted\n" {
+	if exit := signalAndWait(t, worker, os.Interrupt); exit != 130 || worker.stderr.String() != "worker: interrupted\n" {
 		t.Errorf("interrupted worker: exit %d (want 130), stderr %q", exit, worker.stderr)
 	}
+	master.stderr.waitFor(t, master, regexp.MustCompile(`^master: task #0 \(n=5983\) back in the queue: its worker 127\.0\.0\.1:\d+ hung up$`))
 	next := start(t, "next worker", "worker", "--server", addr, "--work", "1h")
 	next.stdout.waitFor(t, next, runTask)
 
-	master.cmd.Process.Signal(os.Interrupt)
-	if exit := master.wait(); exit != 130 {
+	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
 		t.Errorf("interrupted master exited %d, want 130", exit)
 	}
-	want := "master: listening on " + addr + "\nmaster: interrupted after 0 of 1 results\n"
-	if diff := cmp.Diff(want, master.stderr.String()); diff != "" {
+	want := []string{
+		"master: listening on " + addr,
+		"master: task #0 (n=5983) back in the queue: its worker 127.0.0.1:PORT hung up",
+		"master: interrupted after 0 of 1 results",
+	}
+	got := lines(regexp.MustCompile(`127\.0\.0\.1:\d+ hung up`).ReplaceAllString(master.stderr.String(), "127.0.0.1:PORT hung up"))
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("interrupted master's stderr (-want +got):\n%s", diff)
+	}
+
+	terminated, _ := startMaster(t, "--tasks", "1")
+	if exit := signalAndWait(t, terminated, syscall.SIGTERM); exit != 143 {
+		t.Errorf("master exited %d after SIGTERM, want 143", exit)
+	}
+	if got := lines(terminated.stderr.String()); got[len(got)-1] != "master: terminated after 0 of 1 results" {
+		t.Errorf("terminated master's stderr:\n%s", terminated.stderr)
+	}
+}
+
+// Ctrl-C ends a worker in every phase that waits on the network, however
+// long that phase's own limit: waiting for a master to appear, a master
+// that never finishes the handshake, a get waiting for a task.
+func TestInterruptWorkerPhases(t *testing.T) {
+	t.Parallel()
+	// Waiting for a master, with a minute to go.
+	waiting := start(t, "waiting worker", "worker", "--server", freeAddr(t), "--retry", "1m")
+	waiting.stderr.waitFor(t, waiting, regexp.MustCompile(`^worker: no master at \S+ yet; trying for up to 1m0s$`))
+	if exit := signalAndWait(t, waiting, os.Interrupt); exit != 130 {
+		t.Errorf("worker waiting for a master: exit %d, want 130", exit)
+	}
+
+	// In the handshake, with a master that says nothing: without the
+	// signal, the worker would give up after 5 s and exit 1.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if conn, err := mute.Accept(); err == nil {
+			accepted <- conn
+		}
+	}()
+	shaking := start(t, "worker in its handshake", "worker", "--server", mute.Addr().String())
+	select {
+	case conn := <-accepted:
+		defer conn.Close()
+	case <-time.After(testTimeout):
+		t.Fatal("the worker did not connect")
+	}
+	if exit := signalAndWait(t, shaking, os.Interrupt); exit != 130 {
+		t.Errorf("worker in its handshake: exit %d, want 130\n%s", exit, shaking.stderr)
+	}
+
+	// In a get that could wait 50 s: the only task is with another worker.
+	master, addr := startMaster(t, "--tasks", "1")
+	holder := start(t, "holder", "worker", "--server", addr, "--work", "1h")
+	holder.stdout.waitFor(t, holder, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	getting := start(t, "waiting get", "worker", "--server", addr, "--get-timeout", "50s", "--tries", "1")
+	getting.stdout.waitFor(t, getting, regexp.MustCompile(`^Connect to server 127\.0\.0\.1\.\.\.$`))
+	if exit := signalAndWait(t, getting, syscall.SIGTERM); exit != 143 {
+		t.Errorf("worker waiting for a task: exit %d after SIGTERM, want 143\n%s", exit, getting.stderr)
+	}
+	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
+		t.Errorf("master: exit %d, want 130", exit)
+	}
+}
+
+// The quiet master listens before it puts its tasks, and Ctrl-C stops it
+// while it puts them.
+func TestInterruptQuietMasterPutting(t *testing.T) {
+	t.Parallel()
+	master, _ := startMaster(t, "--quiet", "--tasks", "10000000")
+	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
+		t.Errorf("quiet master: exit %d, want 130\n%s", exit, master.stderr)
+	}
+	last := lines(master.stderr.String())
+	if got := last[len(last)-1]; got != "master: interrupted while putting tasks" && !strings.HasPrefix(got, "master: interrupted after") {
+		t.Errorf("quiet master's last line: %q", got)
+	}
+}
+
+// With every default (a 3 s lease, 10 s for each result), a worker stopped
+// with Ctrl-Z (SIGSTOP) while it holds a task stops renewing the lease, the
+// task goes to another worker, and the master finishes.
+func TestStoppedWorkerDoesNotSinkTheRun(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t)
+	stopped := start(t, "stopped worker", "worker", "--server", addr)
+	stopped.stdout.waitFor(t, stopped, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	stopped.cmd.Process.Signal(syscall.SIGSTOP)
+	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
+	other := start(t, "other worker", "worker", "--server", addr, "--tries", "0", "--work", "100ms")
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	checkMasterOutput(t, master)
+	back := regexp.MustCompile(`(?m)^master: task #\d+ \(n=\d+\) back in the queue: its lease ran out \(the worker stopped renewing it\)$`)
+	if !back.MatchString(master.stderr.String()) {
+		t.Errorf("master's stderr does not say the task went back:\n%s", master.stderr)
+	}
+	if exit := other.wait(); exit != 0 {
+		t.Errorf("other worker exited %d: %s", exit, other.stderr)
+	}
+}
+
+// A flood of silent connections against a master whose file limit is far
+// below the flood: the master keeps at most maxHandshakes of them, makes
+// room when accept runs out of descriptors, sums up what it turned away in
+// a few lines, and a good worker gets in and finishes.
+func TestMasterSurvivesAFlood(t *testing.T) {
+	t.Parallel()
+	const fileLimit, flood = 24, 300
+	master := startCommand(t, "master", exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, fileLimit),
+		program, "master", "--addr", "127.0.0.1:0", "--tasks", "3"))
+	addr := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (\S+)$`))[1]
+	for range flood {
+		conn, err := net.DialTimeout("tcp", addr, testTimeout)
+		if err != nil {
+			t.Fatalf("the flood could not connect: %v", err)
+		}
+		defer conn.Close()
+	}
+	worker := start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
+	finish(t, master, worker)
+	masterLog := lines(master.stderr.String())
+	if len(masterLog) > 20 || !strings.Contains(master.stderr.String(), "crowded out") {
+		t.Errorf("master's stderr, %d lines, should sum up the crowded-out flood in a few:\n%s", len(masterLog), master.stderr)
+	}
+}
+
+// A worker whose master stops answering (here, stopped with SIGSTOP) gives
+// up after the call's deadline, says so, and exits 1.
+func TestWorkerWhoseMasterStopsAnswering(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "2")
+	worker := start(t, "worker", "worker", "--server", addr, "--work", "1ms", "--get-timeout", "10ms")
+	worker.stdout.waitFor(t, worker, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	master.cmd.Process.Signal(syscall.SIGSTOP)
+	defer master.cmd.Process.Signal(syscall.SIGCONT)
+	if exit := worker.wait(); exit != 1 {
+		t.Errorf("worker exited %d, want 1", exit)
+	}
+	want := regexp.MustCompile(`^worker: the master stopped answering: no answer to (TaskQueue\.Get|ResultQueue\.Put) within \d+(\.\d+)?s\n$`)
+	if !want.MatchString(worker.stderr.String()) {
+		t.Errorf("worker's stderr %q does not match %v", worker.stderr, want)
 	}
 }

@@ -41,7 +41,7 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 	if err := manager.start(cfg.addr); err != nil {
 		return err
 	}
-	defer manager.shutdown(0)
+	defer manager.shutdown(ctx, 0)
 	// Listening first lets workers connect while the tasks go in.
 	rng := newRand(cfg.seed, 0)
 	for i := range cfg.tasks {
@@ -72,7 +72,7 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 	}
 	_, since, requeued := queue.progress()
 	elapsed := time.Since(since)
-	manager.shutdown(shutdownGrace)
+	manager.shutdown(ctx, shutdownGrace)
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
 	if requeued > 0 {
 		fmt.Fprintf(stderr, "master: %d tasks went back in the queue\n", requeued)

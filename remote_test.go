@@ -1,0 +1,62 @@
+// Tests of remote.go, the worker's connection to its master, against fake
+// masters in this process.
+
+package main
+
+import (
+	"crypto/rand"
+	"io"
+	"net"
+	"net/rpc"
+	"testing"
+	"time"
+)
+
+// greedyQueue is a master's task queue that hands out more than it is asked.
+type greedyQueue struct{}
+
+func (greedyQueue) Get(args GetArgs, batch *TaskBatch) error {
+	batch.Tasks = make([]Task, args.Max+2)
+	batch.LeaseFor = time.Minute
+	return nil
+}
+
+// fakeMaster serves queue, under the name TaskQueue, to one worker that
+// knows the tutorial's key.
+func fakeMaster(t *testing.T, queue any) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { listener.Close() })
+	go func() {
+		conn, err := listener.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if serverHandshake(conn, []byte("hello world"), rand.Reader) != nil {
+			return
+		}
+		server := rpc.NewServer()
+		server.RegisterName("TaskQueue", queue)
+		server.ServeCodec(newServerCodec(conn, func(error) {}))
+	}()
+	return listener.Addr().String()
+}
+
+// A worker takes no more tasks than it asked for: a master that sends more
+// is not one to trust.
+func TestWorkerRefusesALargerBatch(t *testing.T) {
+	t.Parallel()
+	m, err := connectQueueManager(t.Context(), fakeMaster(t, greedyQueue{}), []byte("hello world"), 0, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tasks, err := m.getTaskQueue().GetBatch(t.Context(), 3, time.Second)
+	if want := "the master sent 5 tasks, more than the 3 asked for"; errString(err) != want || tasks != nil {
+		t.Errorf("got %d tasks, error %q; want none, and %q", len(tasks), errString(err), want)
+	}
+}

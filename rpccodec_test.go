@@ -1,0 +1,130 @@
+// Tests of rpccodec.go: the frames under net/rpc.
+
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/rpc"
+	"testing"
+	"time"
+)
+
+// scriptedConn is a connection whose peer sends fixed bytes and hears
+// nothing; it counts what is read.
+type scriptedConn struct {
+	net.Conn // nil: only the methods below are used
+	in       *countingReader
+}
+
+func newScriptedConn(sent []byte) *scriptedConn {
+	return &scriptedConn{in: &countingReader{r: bytes.NewReader(sent)}}
+}
+
+func (c *scriptedConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
+func (c *scriptedConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *scriptedConn) Close() error                     { return nil }
+func (c *scriptedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptedConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *scriptedConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptedConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *scriptedConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *scriptedConn) readBytes() int                   { return c.in.read }
+
+// requestFrames is what a worker's client codec writes for these calls.
+func requestFrames(t testing.TB, calls ...any) []byte {
+	var sent bytes.Buffer
+	codec := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent})
+	for i, body := range calls {
+		method := "TaskQueue.Get"
+		if _, ok := body.([]Result); ok {
+			method = "ResultQueue.Put"
+		}
+		if err := codec.write(&rpc.Request{ServiceMethod: method, Seq: uint64(i)}, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sent.Bytes()
+}
+
+// recordingConn keeps what is written to it.
+type recordingConn struct {
+	*scriptedConn
+	out *bytes.Buffer
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+
+// A frame over the limit is refused after its 4-byte length, and the error
+// is final.
+func TestCodecRefusesOversizedFrame(t *testing.T) {
+	t.Parallel()
+	conn := newScriptedConn(binary.BigEndian.AppendUint32(nil, maxFrame+1))
+	var ended error
+	codec := newServerCodec(conn, func(err error) { ended = err })
+	var request rpc.Request
+	err := codec.ReadRequestHeader(&request)
+	if !errors.Is(err, errFrameTooLarge) || conn.readBytes() != frameHeader || !errors.Is(ended, errFrameTooLarge) {
+		t.Errorf("error %v after reading %d bytes, ended with %v; want %v after %d", err, conn.readBytes(), ended, errFrameTooLarge, frameHeader)
+	}
+	if again := codec.ReadRequestHeader(&request); !errors.Is(again, errFrameTooLarge) {
+		t.Errorf("the next read: %v, want the same error", again)
+	}
+}
+
+// Two calls, as a worker sends them, read back whole.
+func TestCodecReadsWhatTheClientWrites(t *testing.T) {
+	t.Parallel()
+	sent := requestFrames(t, GetArgs{Max: 3, Wait: time.Second}, []Result{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}})
+	codec := newServerCodec(newScriptedConn(sent), func(error) {})
+	var request rpc.Request
+	var args GetArgs
+	var results []Result
+	if err := codec.ReadRequestHeader(&request); err != nil || request.ServiceMethod != "TaskQueue.Get" {
+		t.Fatalf("first header %+v, %v", request, err)
+	}
+	if err := codec.ReadRequestBody(&args); err != nil || args != (GetArgs{Max: 3, Wait: time.Second}) {
+		t.Fatalf("first body %+v, %v", args, err)
+	}
+	<-codec.slots // as WriteResponse would
+	if err := codec.ReadRequestHeader(&request); err != nil || request.ServiceMethod != "ResultQueue.Put" {
+		t.Fatalf("second header %+v, %v", request, err)
+	}
+	if err := codec.ReadRequestBody(&results); err != nil || len(results) != 1 || results[0].Text != "1 * 1 = 1" {
+		t.Fatalf("second body %+v, %v", results, err)
+	}
+}
+
+// The master's codec, fed any bytes, never panics, never reads a frame over
+// maxFrame, and reads no request it cannot account for by a frame. The
+// seeds run in every go test.
+func FuzzServerCodec(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(requestFrames(f, GetArgs{Max: 1, Wait: time.Second}))
+	f.Add(requestFrames(f, []Result{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}}, GetArgs{Max: 2}))
+	f.Add(binary.BigEndian.AppendUint32(nil, 0xffffffff))
+	f.Add(append(binary.BigEndian.AppendUint32(nil, 3), 1, 2, 3))
+	f.Fuzz(func(t *testing.T, sent []byte) {
+		conn := newScriptedConn(sent)
+		codec := newServerCodec(conn, func(error) {})
+		for frames := 0; ; frames++ {
+			var request rpc.Request
+			if codec.ReadRequestHeader(&request) != nil {
+				break
+			}
+			var results []Result
+			if codec.ReadRequestBody(&results) != nil {
+				break
+			}
+			<-codec.slots
+			if frames > len(sent)/frameHeader {
+				t.Fatalf("read %d requests from %d bytes", frames, len(sent))
+			}
+		}
+		if conn.readBytes() > len(sent) {
+			t.Fatalf("read %d bytes of %d", conn.readBytes(), len(sent))
+		}
+	})
+}
