@@ -3,12 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
 	"net/rpc"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -162,7 +165,10 @@ func BenchmarkBank(b *testing.B) {
 // with b.N tasks and two quiet workers with --jobs 8 --work 0, as separate
 // processes. It reports tasks/s from starting the workers to the master's
 // exit, the CPU time per task of all three, and the master's peak memory.
-// Run it with -benchtime 1000000x.
+// Then, in the same run, the tutorial's own design (Python's BaseManager,
+// testdata/tutorial_queue.py) with up to 20,000 tasks and two workers, and
+// how many times faster the port is ("x-python"). Run it with
+// -benchtime 1000000x.
 func BenchmarkThroughput(b *testing.B) {
 	master, addr := startMaster(b, "--tasks", strconv.Itoa(b.N), "--quiet", "--timeout", "1m")
 	b.ResetTimer()
@@ -188,4 +194,27 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/task")
 	b.ReportMetric(master.peakMiB(b), "master-MiB")
 	b.Logf("master: %s", strings.TrimSpace(master.stdout.String()))
+	goRate := float64(b.N) / b.Elapsed().Seconds()
+	if pythonRate, err := pythonBaseManager(min(b.N, 20_000)); err != nil {
+		b.Logf("no Python comparison: %v", err)
+	} else {
+		b.ReportMetric(pythonRate, "python-tasks/s")
+		b.ReportMetric(goRate/pythonRate, "x-python")
+	}
+}
+
+// pythonBaseManager runs the tutorial's design in Python with the given
+// number of tasks and two workers, and returns its tasks per second.
+func pythonBaseManager(tasks int) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "python3", filepath.Join("testdata", "tutorial_queue.py"), strconv.Itoa(tasks), "2").Output()
+	if err != nil {
+		return 0, err
+	}
+	var rate float64
+	if _, err := fmt.Sscanf(string(out[bytes.Index(out, []byte("(")):]), "(%f tasks/s)", &rate); err != nil {
+		return 0, fmt.Errorf("python printed %q: %v", out, err)
+	}
+	return rate, nil
 }

@@ -7,7 +7,9 @@
 //     maxFrame before the frame is read, so no peer can make the other side
 //     allocate more (gob alone accepts messages of gigabytes);
 //   - every write has a deadline, and a frame once begun must arrive whole
-//     within readTimeout;
+//     within readTimeout (deadlines are moved only when less than half of
+//     them is left, and not at all for bytes already read into the buffer:
+//     resetting them for every message cost a tenth of a call's time);
 //   - on the master's side, a connection has at most maxInFlight calls
 //     running: the next request is not read until one finishes;
 //   - an error is final: the connection is finished at once, and the master
@@ -17,6 +19,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
@@ -34,13 +37,14 @@ const (
 	maxResultText = 1024 // the longest result a worker may send, in bytes
 	// maxFrame fits a batch of maxBatch results of maxResultText bytes,
 	// with room for gob's field tags and type descriptions.
-	maxFrame     = maxBatch*(maxResultText+32) + 4096
-	maxInFlight  = 64               // calls one worker connection may have running on the master
-	readTimeout  = 10 * time.Second // for a frame's bytes to arrive once its length has
-	writeTimeout = 10 * time.Second // for a frame to be written
-	idleTimeout  = 2 * time.Minute  // the master hangs up on a worker that asks nothing for this long
-	keptBuffer   = 64 << 10         // a frame buffer larger than this is not kept between frames
-	frameHeader  = 4                // bytes of length before each frame
+	maxFrame       = maxBatch*(maxResultText+32) + 4096
+	maxInFlight    = 64               // calls one worker connection may have running on the master
+	readTimeout    = 10 * time.Second // for a frame's bytes to arrive once its length has
+	writeTimeout   = 10 * time.Second // for a frame to be written
+	idleTimeout    = 2 * time.Minute  // the master hangs up on a worker that asks nothing for this long
+	keptBuffer     = 64 << 10         // a frame buffer larger than this is not kept between frames
+	frameHeader    = 4                // bytes of length before each frame
+	readBufferSize = 16 << 10         // what one read from the network may bring
 )
 
 // Why a connection was finished.
@@ -55,18 +59,21 @@ type framedGob struct {
 
 	// Reading: the decoder reads the current frame from frame, and
 	// reaches its end instead of reading on into the next frame.
-	frame  bytes.Reader
-	buffer []byte
-	dec    *gob.Decoder
-	err    error // the first read error: final
+	in           *bufio.Reader
+	frame        bytes.Reader
+	buffer       []byte
+	dec          *gob.Decoder
+	err          error     // the first read error: final
+	readDeadline time.Time // as last set on conn
 
 	// Writing, under the caller's lock (net/rpc holds one).
-	out bytes.Buffer
-	enc *gob.Encoder
+	out           bytes.Buffer
+	enc           *gob.Encoder
+	writeDeadline time.Time // as last set on conn
 }
 
 func newFramedGob(conn net.Conn) *framedGob {
-	f := &framedGob{conn: conn}
+	f := &framedGob{conn: conn, in: bufio.NewReaderSize(conn, readBufferSize)}
 	f.dec = gob.NewDecoder(&f.frame) // a bytes.Reader is an io.ByteReader: gob adds no buffer of its own
 	f.enc = gob.NewEncoder(&f.out)
 	return f
@@ -81,29 +88,47 @@ func (f *framedGob) readFrame(idle time.Duration) error {
 	if f.frame.Len() > 0 {
 		return f.fail(fmt.Errorf("%w: %d bytes left over", errMalformed, f.frame.Len()))
 	}
-	deadline := time.Time{}
-	if idle > 0 {
-		deadline = time.Now().Add(idle)
+	if f.in.Buffered() < frameHeader {
+		f.setReadDeadline(idle)
 	}
-	f.conn.SetReadDeadline(deadline)
 	var header [frameHeader]byte
-	if _, err := io.ReadFull(f.conn, header[:]); err != nil {
+	if _, err := io.ReadFull(f.in, header[:]); err != nil {
 		return f.fail(err)
 	}
 	size := binary.BigEndian.Uint32(header[:])
 	if size > maxFrame {
 		return f.fail(fmt.Errorf("%w: %d bytes (at most %d)", errFrameTooLarge, size, maxFrame))
 	}
-	f.conn.SetReadDeadline(time.Now().Add(readTimeout))
+	if f.in.Buffered() < int(size) {
+		f.setReadDeadline(readTimeout)
+	}
 	if cap(f.buffer) < int(size) || cap(f.buffer) > keptBuffer {
 		f.buffer = make([]byte, size)
 	}
 	f.buffer = f.buffer[:size]
-	if _, err := io.ReadFull(f.conn, f.buffer); err != nil {
+	if _, err := io.ReadFull(f.in, f.buffer); err != nil {
 		return f.fail(err)
 	}
 	f.frame.Reset(f.buffer)
 	return nil
+}
+
+// setReadDeadline makes the next read end within limit (zero: never),
+// moving the deadline only if it is not within limit, or less than half of
+// it is left.
+func (f *framedGob) setReadDeadline(limit time.Duration) {
+	if limit == 0 {
+		if !f.readDeadline.IsZero() {
+			f.readDeadline = time.Time{}
+			f.conn.SetReadDeadline(f.readDeadline)
+		}
+		return
+	}
+	now := time.Now()
+	if left := f.readDeadline.Sub(now); f.readDeadline.IsZero() || left > limit || left < limit/2 {
+		f.readDeadline = now.Add(limit)
+		f.conn.SetReadDeadline(f.readDeadline)
+	}
 }
 
 // decode decodes the next value of the current frame into v (nil: discard).
@@ -142,7 +167,10 @@ func (f *framedGob) write(header, body any) error {
 		return fmt.Errorf("%w to send: %d bytes (at most %d)", errFrameTooLarge, size, maxFrame)
 	}
 	binary.BigEndian.PutUint32(f.out.Bytes(), uint32(size))
-	f.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if now := time.Now(); f.writeDeadline.Sub(now) < writeTimeout/2 {
+		f.writeDeadline = now.Add(writeTimeout)
+		f.conn.SetWriteDeadline(f.writeDeadline)
+	}
 	_, err := f.conn.Write(f.out.Bytes())
 	return err
 }

@@ -183,11 +183,12 @@ func TestMasterSurvivesAFlood(t *testing.T) {
 }
 
 // A worker whose master stops answering (here, stopped with SIGSTOP) gives
-// up after the call's deadline, says so, and exits 1.
+// up after the call's deadline, says so, and exits 1. (It stops the master
+// while the worker works, so the put that follows gets no answer.)
 func TestWorkerWhoseMasterStopsAnswering(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "2")
-	worker := start(t, "worker", "worker", "--server", addr, "--work", "1ms", "--get-timeout", "10ms")
+	worker := start(t, "worker", "worker", "--server", addr, "--work", "500ms")
 	worker.stdout.waitFor(t, worker, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
 	master.cmd.Process.Signal(syscall.SIGSTOP)
 	defer master.cmd.Process.Signal(syscall.SIGCONT)
