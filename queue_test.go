@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -106,7 +107,7 @@ func TestQueueRefusesWhatWasNotLeased(t *testing.T) {
 	}{
 		{"forged ids, no lease", forger, []Result{{ID: 0}, {ID: 1}, {ID: 3}}, tally{notLeased: 3}},
 		{"another connection's lease", forger, []Result{{ID: 0, Lease: lease, Text: "forged"}}, tally{notLeased: 1}},
-		{"a task not in the lease", forger, []Result{{ID: 3, Lease: mine[0].Lease}, {ID: -1 << 62, Lease: mine[0].Lease}}, tally{notInLease: 2}},
+		{"a task not in the lease", forger, []Result{{ID: 3, Lease: mine[0].Lease}, {ID: math.MinInt, Lease: mine[0].Lease}}, tally{notInLease: 2}},
 		{"too long", honest, []Result{{ID: 0, Lease: lease, Text: strings.Repeat("x", maxResultText+1)}}, tally{tooLong: 1}},
 		{"the holder, once", honest, []Result{{ID: 0, Lease: lease, Text: "0 * 0 = 0"}}, tally{}},
 		{"the holder, twice", honest, []Result{{ID: 0, Lease: lease, Text: "again"}, {ID: 0, Lease: lease, Text: "again"}}, tally{duplicate: 2}},
