@@ -12,9 +12,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -47,35 +51,40 @@ func exitCode(err error) int {
 	}
 }
 
-// A command is one subcommand: the tutorial section it ports and a function
-// that parses its flags and runs it.
+// A command is one subcommand: the tutorial section it ports (its heading as
+// the tutorial writes it), a summary (a line in Chinese, then the same in
+// English), and a function that parses its flags and runs it.
 type command struct {
 	name, section, summary string
 	run                    func(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 }
 
 var commands = []command{
-	{"loop", "多线程", "a thread named LoopThread counts to 5", runLoop},
-	{"download", "多线程", "two downloads at once; --task: the DownloadTask subclass", runDownload},
-	{"bank", "线程之间的通信, LOCK", "100 deposits of ¥1; --lock=false loses them, --chan uses a teller", runBank},
-	{"spin", "GIL", "busy-loop goroutines; prints how many cores they used", runSpin},
-	{"tasks", "进程 VS 线程", "--kind io: many waiting tasks at once; --kind cpu: one job over more and more goroutines", runTasks},
-	{"local", "ThreadLocal", "a student per goroutine in a context value; --dict: global_dict", runLocal},
-	{"master", "分布式进程", "task_master.py: puts tasks in a queue served to workers", runMaster},
-	{"worker", "分布式进程", "task_worker.py: takes tasks from a master and puts results", runWorker},
+	{"loop", "多线程", "线程 LoopThread 从 1 数到 5\na thread named LoopThread counts to 5", runLoop},
+	{"download", "多线程", "同时下载两个文件；--task：继承 Thread 的 DownloadTask\ntwo downloads at once; --task: the DownloadTask subclass", runDownload},
+	{"bank", "线程之间的通信, LCOK", "100 个线程各存 1 元，加锁；--lock=false：第一个示例，不加锁；--chan：出纳 goroutine\n100 deposits of ¥1, locked; --lock=false: the first listing, unlocked; --chan: a teller", runBank},
+	{"spin", "LCOK (GIL)", "几个死循环的 goroutine，报告它们用了几个核\nbusy-loop goroutines; prints how many cores they used", runSpin},
+	{"tasks", "进程 VS 线程", "--kind io：大量同时等待的任务；--kind cpu：一个计算分给越来越多的 goroutine\n--kind io: many waiting tasks at once; --kind cpu: one job over more and more goroutines", runTasks},
+	{"local", "ThreadLocal", "每个 goroutine 的学生放在 context 里；--dict：global_dict\na student per goroutine in a context value; --dict: global_dict", runLocal},
+	{"master", "分布式进程", "task_master.py，把任务放进队列，分给 worker\ntask_master.py: puts tasks in a queue served to workers", runMaster},
+	{"worker", "分布式进程", "task_worker.py，从 master 取任务，交回结果\ntask_worker.py: takes tasks from a master and puts results", runWorker},
 }
 
 // run executes the command line args (without the program name). Output goes
-// to stdout and stderr; the error decides the exit code.
+// to stdout and stderr; the error decides the exit code. Help that was asked
+// for goes to stdout; the usage after a mistake, to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Goroutines print concurrently: lock the writers so lines stay whole.
 	stdout, stderr = &syncWriter{w: stdout}, &syncWriter{w: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+	switch {
+	case len(args) == 0:
 		printUsage(stderr)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return flag.ErrHelp
+		return errUsage
+	case args[0] == "help":
+		return help(ctx, args[1:], stdout, stderr)
+	case isHelpFlag(args[0]):
+		printUsage(stdout)
+		return nil
 	}
 	for _, c := range commands {
 		if c.name != args[0] {
@@ -83,42 +92,193 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		fs.SetOutput(stderr)
-		fs.Usage = func() {
-			fmt.Fprintf(stderr, "usage: multithreading %s [flags]\n\n%s (tutorial section %s).\n\n", c.name, c.summary, c.section)
-			fs.PrintDefaults()
-		}
+		fs.Usage = func() { printCommandUsage(fs.Output(), c, fs) }
 		err := c.run(ctx, fs, args[1:], stdout, stderr)
-		if err != nil && !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil
+		case err != nil && !errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
 		}
 		return err
 	}
-	fmt.Fprintf(stderr, "multithreading: unknown command %q\n", args[0])
+	fmt.Fprintf(stderr, "unknown command %q\n", args[0])
 	printUsage(stderr)
 	return errUsage
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprint(w, "usage: multithreading <command> [flags]\n\nThe listings of the tutorial 多线程, in Go:\n\n")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s: %s\n", c.name, c.section, c.summary)
+// help runs "go run . help [command]": the usage, or a command's, on stdout.
+func help(ctx context.Context, topics []string, stdout, stderr io.Writer) error {
+	switch {
+	case len(topics) > 1:
+		fmt.Fprintf(stderr, "help: unexpected argument %q\n", topics[1])
+	case len(topics) == 0 || topics[0] == "help" || isHelpFlag(topics[0]):
+		printUsage(stdout)
+		return nil
+	case slices.ContainsFunc(commands, func(c command) bool { return c.name == topics[0] }):
+		return run(ctx, []string{topics[0], "-h"}, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "help: unknown command %q\n", topics[0])
 	}
-	fmt.Fprint(w, "\nRun 'multithreading <command> -h' for a command's flags.\n")
+	printUsage(stderr)
+	return errUsage
 }
 
-// parse parses a command's flags. The flag package has already printed any
-// error and the usage; a command that takes no arguments rejects leftovers.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+// isHelpFlag reports whether arg asks for help as the flag package spells it.
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "--h", "-help", "--help":
+		return true
 	}
-	if fs.NArg() > 0 {
-		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	return false
+}
+
+// printUsage prints the commands, as the reader types them: go run . CMD.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `usage: go run . <command> [flags]
+       go run . help <command>
+
+教程《多线程》的示例，用 Go 写成：每个命令运行一个示例，输出与 Python 示例相同。
+The listings of the tutorial 多线程, in Go: each command prints what its Python prints.
+
+`)
+	for _, c := range commands {
+		zh, en, _ := strings.Cut(c.summary, "\n")
+		fmt.Fprintf(w, "  %-9s %s：%s\n", c.name, c.section, zh)
+		if en != "" {
+			fmt.Fprintf(w, "  %-9s %s\n", "", en)
+		}
+	}
+	fmt.Fprint(w, "\n命令的参数 / a command's flags: go run . help <command>, or go run . <command> -h\n")
+}
+
+// printCommandUsage prints one command's usage and its flags.
+func printCommandUsage(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: go run . %s [flags]\n\n%s\n(教程章节 / tutorial section: %s)\n\nflags:\n", c.name, c.summary, c.section)
+	printFlags(w, fs)
+}
+
+// printFlags is flag.PrintDefaults with the flags spelled as the README
+// spells them, --tick, and a boolean that is on by default shown turned off
+// the only way Go's flags allow: --lock=false.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		typeName, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if typeName != "" {
+			fmt.Fprintf(w, " %s", typeName)
+		}
+		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch value := flagValue(f).(type) {
+		case bool:
+			if value {
+				fmt.Fprintf(w, " (default true; turn it off with --%s=false)", f.Name)
+			}
+		case string:
+			if value != "" {
+				fmt.Fprintf(w, " (default %q)", value)
+			}
+		default:
+			if d := f.DefValue; d != "" && d != "0" && d != "0s" && d != "false" {
+				fmt.Fprintf(w, " (default %s)", d)
+			}
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// flagValue is a flag's current value, or nil if its type does not say.
+func flagValue(f *flag.Flag) any {
+	if getter, ok := f.Value.(flag.Getter); ok {
+		return getter.Get()
 	}
 	return nil
+}
+
+// parse parses a command's flags. A command that takes no arguments rejects
+// leftovers. The flag package's own messages ("parse error") do not say what
+// a value should look like: parse keeps it quiet and says so itself.
+func parse(fs *flag.FlagSet, args []string) error {
+	output, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(output)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return err
+	case err != nil:
+		return usagef(fs, "%s", explainFlagError(fs, err))
+	case fs.NArg() == 0:
+		return nil
+	}
+	// A Python user writes --lock false; Go's boolean flags take --lock=false.
+	if before := len(args) - fs.NArg() - 1; before >= 0 && isBoolFlag(fs, args[before]) {
+		if _, err := strconv.ParseBool(fs.Arg(0)); err == nil {
+			name := strings.TrimLeft(args[before], "-")
+			return usagef(fs, "write --%s=%s, not --%s %s: a boolean flag takes its value after =", name, fs.Arg(0), name, fs.Arg(0))
+		}
+	}
+	return usagef(fs, "unexpected argument %q", fs.Arg(0))
+}
+
+// isBoolFlag reports whether arg is a boolean flag of fs without a value.
+func isBoolFlag(fs *flag.FlagSet, arg string) bool {
+	name, ok := strings.CutPrefix(arg, "-")
+	name = strings.TrimPrefix(name, "-")
+	if !ok || strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	boolFlag, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && boolFlag.IsBoolFlag()
+}
+
+// badFlagValue matches the flag package's message for a value that does not
+// parse, as it wrote it since Go 1.0.
+var badFlagValue = regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-(\S+): (.*)$`)
+
+// explainFlagError rewrites the flag package's error: the flag as the README
+// spells it (--tick) and, for a value of the wrong form, what it should be.
+func explainFlagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var known []string
+		fs.VisitAll(func(f *flag.Flag) { known = append(known, "--"+f.Name) })
+		return fmt.Sprintf("unknown flag --%s; known: %s", name, strings.Join(known, ", "))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		if f := fs.Lookup(name); f != nil && f.DefValue != "" {
+			return fmt.Sprintf("--%s needs a value, as in --%s %s", name, name, f.DefValue)
+		}
+		return fmt.Sprintf("--%s needs a value", name)
+	}
+	m := badFlagValue.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	value, name, reason := m[1], m[2], m[3]
+	if f := fs.Lookup(name); f != nil && reason == "parse error" {
+		switch flagValue(f).(type) {
+		case time.Duration:
+			reason = "a duration needs a unit, as in 1s or 100ms"
+		case bool:
+			reason = fmt.Sprintf("want true or false, written --%s=false", name)
+		case int, int64:
+			reason = "want a whole number, as in " + f.DefValue
+		case uint, uint64:
+			reason = "want a whole number, 0 or more"
+		case float64:
+			reason = "want a number, as in " + f.DefValue
+		}
+	}
+	return fmt.Sprintf("invalid value %s for --%s: %s", value, name, reason)
 }
 
 // usagef reports a bad flag value in one line, then the command's usage.
@@ -183,12 +343,19 @@ func port(name, addr string, lowest int) error {
 	return nil
 }
 
-// hostPort checks that an address flag is host:port.
+// hostPort checks that an address flag is host:port. An IPv6 address's own
+// colons hide the port's: it goes in brackets, [::1]:5000.
 func hostPort(name, addr string) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("--%s %q: want host:port, as in 127.0.0.1:5000", name, addr)
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return nil
 	}
-	return nil
+	if i := strings.LastIndex(addr, ":"); strings.Count(addr, ":") > 1 && !strings.Contains(addr, "[") {
+		host, port := addr[:i], addr[i+1:]
+		if _, err := netip.ParseAddr(host); err == nil && port != "" {
+			return fmt.Errorf("--%s %q: an IPv6 address goes in brackets: [%s]:%s", name, addr, host, port)
+		}
+	}
+	return fmt.Errorf("--%s %q: want host:port, as in 127.0.0.1:5000 or [::1]:5000", name, addr)
 }
 
 func runLoop(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {

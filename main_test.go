@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -89,47 +90,172 @@ func assertBefore(t *testing.T, got []string, first, second string) {
 	}
 }
 
-// Mistakes on the command line: one line saying what is wrong, the usage,
-// exit 2. Asking for help: the usage, exit 0.
+// Mistakes on the command line: one line saying what is wrong, with a hint
+// when the value's form is wrong, then the usage, all on stderr; exit 2.
+// Asking for help: the usage on stdout, exit 0.
 func TestUsage(t *testing.T) {
 	t.Parallel()
+	const topUsage = "usage: go run . <command> [flags]"
 	for _, tc := range []struct {
 		args      []string
 		exit      int
 		firstLine string
 	}{
-		{nil, 2, "usage: multithreading <command> [flags]"},
-		{[]string{"-h"}, 0, "usage: multithreading <command> [flags]"},
-		{[]string{"fork"}, 2, `multithreading: unknown command "fork"`},
-		{[]string{"loop", "-h"}, 0, "usage: multithreading loop [flags]"},
-		{[]string{"loop", "--ticks", "1s"}, 2, "flag provided but not defined: -ticks"},
+		{nil, 2, topUsage},
+		{[]string{"-h"}, 0, topUsage},
+		{[]string{"--help"}, 0, topUsage},
+		{[]string{"help"}, 0, topUsage},
+		{[]string{"help", "help"}, 0, topUsage},
+		{[]string{"help", "loop"}, 0, "usage: go run . loop [flags]"},
+		{[]string{"help", "fork"}, 2, `help: unknown command "fork"`},
+		{[]string{"help", "loop", "bank"}, 2, `help: unexpected argument "bank"`},
+		{[]string{"fork"}, 2, `unknown command "fork"`},
+		{[]string{"loop", "-h"}, 0, "usage: go run . loop [flags]"},
+		{[]string{"loop", "--help"}, 0, "usage: go run . loop [flags]"},
+		{[]string{"loop", "--ticks", "1s"}, 2, "loop: unknown flag --ticks; known: --tick"},
+		{[]string{"loop", "--tick"}, 2, "loop: --tick needs a value, as in --tick 1s"},
+		{[]string{"loop", "--tick", "1"}, 2, `loop: invalid value "1" for --tick: a duration needs a unit, as in 1s or 100ms`},
+		{[]string{"loop", "-tick=1.5"}, 2, `loop: invalid value "1.5" for --tick: a duration needs a unit, as in 1s or 100ms`},
+		{[]string{"loop", "---tick"}, 2, "loop: bad flag syntax: ---tick"},
 		{[]string{"loop", "now"}, 2, `loop: unexpected argument "now"`},
 		{[]string{"loop", "--tick", "-1s"}, 2, "loop: --tick must not be negative, not -1s"},
 		{[]string{"download", "--second", "0"}, 2, "download: --second must be positive, not 0s"},
-		{[]string{"bank", "--depositors", "many"}, 2, `invalid value "many" for flag -depositors: parse error`},
+		{[]string{"download", "--seed", "-1"}, 2, `download: invalid value "-1" for --seed: want a whole number, 0 or more`},
+		{[]string{"download", "--task", "true"}, 2, "download: write --task=true, not --task true: a boolean flag takes its value after ="},
+		{[]string{"bank", "--depositors", "many"}, 2, `bank: invalid value "many" for --depositors: want a whole number, as in 100`},
+		{[]string{"bank", "--depositors", "99999999999999999999"}, 2, `bank: invalid value "99999999999999999999" for --depositors: value out of range`},
 		{[]string{"bank", "--depositors", "0"}, 2, "bank: --depositors must be positive, not 0"},
+		{[]string{"bank", "--lock", "false"}, 2, "bank: write --lock=false, not --lock false: a boolean flag takes its value after ="},
+		{[]string{"bank", "-lock", "False"}, 2, "bank: write --lock=False, not --lock False: a boolean flag takes its value after ="},
+		{[]string{"bank", "--lock", "maybe"}, 2, `bank: unexpected argument "maybe"`},
+		{[]string{"bank", "--lock=no"}, 2, `bank: invalid value "no" for --lock: want true or false, written --lock=false`},
 		{[]string{"bank", "--chan", "--lock=false"}, 2, "bank: --chan needs no lock: leave out --lock=false"},
 		{[]string{"spin", "--gomaxprocs", "-1"}, 2, "spin: --gomaxprocs must not be negative, not -1"},
 		{[]string{"tasks", "--kind", "gpu"}, 2, `tasks: --kind must be io or cpu, not "gpu"`},
-		{[]string{"master", "--addr", "5000"}, 2, `master: --addr "5000": want host:port, as in 127.0.0.1:5000`},
+		{[]string{"master", "--addr", "5000"}, 2, `master: --addr "5000": want host:port, as in 127.0.0.1:5000 or [::1]:5000`},
+		{[]string{"master", "--addr", "::1:5000"}, 2, `master: --addr "::1:5000": an IPv6 address goes in brackets: [::1]:5000`},
+		{[]string{"master", "--addr", "::1"}, 2, `master: --addr "::1": want host:port, as in 127.0.0.1:5000 or [::1]:5000`},
+		{[]string{"worker", "--server", "fe80::1%eth0:5000"}, 2, `worker: --server "fe80::1%eth0:5000": an IPv6 address goes in brackets: [fe80::1%eth0]:5000`},
 		{[]string{"master", "--tasks", "0"}, 2, "master: --tasks must be positive, not 0"},
 		{[]string{"master", "--tasks", "3000000000"}, 2, "master: --tasks must be at most 10000000, not 3000000000"},
 		{[]string{"worker", "--jobs", "0"}, 2, "worker: --jobs must be positive, not 0"},
 		{[]string{"worker", "--get-timeout", "2m"}, 2, "worker: --get-timeout must be at most 1m0s, not 2m0s"},
 	} {
 		stdout, stderr, exit := runInProcess(t, tc.args...)
-		if exit != tc.exit || stdout != "" || lines(stderr)[0] != tc.firstLine {
-			t.Errorf("%v: exit %d (want %d), stdout %q, stderr first line %q (want %q)",
-				tc.args, exit, tc.exit, stdout, lines(stderr)[0], tc.firstLine)
+		// The usage that follows the line: the command's, if the mistake is in one.
+		wantUsage := topUsage
+		if len(tc.args) > 0 && tc.args[0] != "help" && slices.ContainsFunc(commands, func(c command) bool { return c.name == tc.args[0] }) {
+			wantUsage = "usage: go run . " + tc.args[0] + " [flags]"
 		}
-		if !strings.Contains(stderr, "usage: multithreading") {
-			t.Errorf("%v: stderr shows no usage:\n%s", tc.args, stderr)
+		out, quiet, name := stderr, stdout, "stdout"
+		if tc.exit == 0 {
+			out, quiet, name = stdout, stderr, "stderr"
+		}
+		got := lines(out)
+		if exit != tc.exit || quiet != "" || got[0] != tc.firstLine {
+			t.Errorf("%v: exit %d (want %d), %s %q, first line %q (want %q)",
+				tc.args, exit, tc.exit, name, quiet, got[0], tc.firstLine)
+			continue
+		}
+		if tc.exit != 0 && tc.firstLine != wantUsage && (len(got) < 2 || got[1] != wantUsage) {
+			t.Errorf("%v: want one line, then %q; got:\n%s", tc.args, wantUsage, out)
 		}
 	}
 	// The real binary turns run's error into the same exit code.
-	if _, _, exit := runBinary(t, program, "fork"); exit != 2 {
-		t.Errorf("binary: unknown command exits %d, want 2", exit)
+	for _, tc := range []struct {
+		args []string
+		exit int
+	}{
+		{[]string{"fork"}, 2},
+		{[]string{"help", "fork"}, 2},
+		{[]string{"help"}, 0},
+		{[]string{"help", "bank"}, 0},
+		{[]string{"bank", "--lock", "false"}, 2},
+	} {
+		if _, _, exit := runBinary(t, program, tc.args...); exit != tc.exit {
+			t.Errorf("binary %v: exit %d, want %d", tc.args, exit, tc.exit)
+		}
 	}
+}
+
+// go run . help: every command, in Chinese then in English, under the
+// tutorial's heading as the tutorial writes it.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	stdout, stderr, exit := runInProcess(t, "help")
+	if exit != 0 || stderr != "" {
+		t.Fatalf("help: exit %d, stderr %q", exit, stderr)
+	}
+	got := lines(stdout)
+	if diff := cmp.Diff([]string{"usage: go run . <command> [flags]", "       go run . help <command>"}, got[:2]); diff != "" {
+		t.Errorf("help's first lines (-want +got):\n%s", diff)
+	}
+	if want := "命令的参数 / a command's flags: go run . help <command>, or go run . <command> -h"; got[len(got)-1] != want {
+		t.Errorf("help's last line %q, want %q", got[len(got)-1], want)
+	}
+	for _, c := range commands {
+		zh, en, ok := strings.Cut(c.summary, "\n")
+		if !ok || !hasHan(zh) || hasHan(en) {
+			t.Errorf("%s: summary %q is not a line in Chinese, then one in English", c.name, c.summary)
+		}
+		row := fmt.Sprintf("  %-9s %s：%s", c.name, c.section, zh)
+		i := slices.Index(got, row)
+		if i < 0 || i+1 == len(got) || got[i+1] != "            "+en {
+			t.Errorf("help has no row %q followed by %q:\n%s", row, en, stdout)
+		}
+	}
+	bank := "  bank      线程之间的通信, LCOK：" // the tutorial's heading, sic
+	if !slices.ContainsFunc(got, func(line string) bool { return strings.HasPrefix(line, bank) }) {
+		t.Errorf("help has no line starting %q:\n%s", bank, stdout)
+	}
+	if _, stderr, _ := runInProcess(t); stderr != stdout {
+		t.Errorf("the usage on a mistake differs from help's (-want +got):\n%s", cmp.Diff(stdout, stderr))
+	}
+}
+
+// go run . help CMD is go run . CMD -h: the command's summary, its tutorial
+// section and its flags, spelled --flag as the README spells them.
+func TestHelpCommand(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands {
+		stdout, stderr, exit := runInProcess(t, "help", c.name)
+		if exit != 0 || stderr != "" {
+			t.Errorf("help %s: exit %d, stderr %q", c.name, exit, stderr)
+			continue
+		}
+		zh, en, _ := strings.Cut(c.summary, "\n")
+		want := []string{"usage: go run . " + c.name + " [flags]", "", zh, en, "(教程章节 / tutorial section: " + c.section + ")", "", "flags:"}
+		got := lines(stdout)
+		if diff := cmp.Diff(want, got[:min(len(got), len(want))]); diff != "" {
+			t.Errorf("help %s (-want +got):\n%s", c.name, diff)
+		}
+		for _, line := range got[len(want):] {
+			if !strings.HasPrefix(line, "  --") && !strings.HasPrefix(line, "    \t") {
+				t.Errorf("help %s: flag line %q is neither \"  --flag\" nor its usage", c.name, line)
+			}
+		}
+		if dashH, _, _ := runInProcess(t, c.name, "-h"); dashH != stdout {
+			t.Errorf("%s -h differs from help %s (-help +-h):\n%s", c.name, c.name, cmp.Diff(stdout, dashH))
+		}
+	}
+	// Two commands' flags whole, including a boolean that is on by default.
+	stdout, _, _ := runInProcess(t, "help", "loop")
+	wantLoop := []string{
+		"  --tick duration",
+		"    \tthe pause after each count (the listing's time.sleep(1)) (default 1s)",
+	}
+	if diff := cmp.Diff(wantLoop, lines(stdout)[7:9]); diff != "" {
+		t.Errorf("help loop's --tick (-want +got):\n%s", diff)
+	}
+	stdout, _, _ = runInProcess(t, "help", "bank")
+	if want := "(default true; turn it off with --lock=false)"; !strings.Contains(stdout, want) {
+		t.Errorf("help bank does not say %q:\n%s", want, stdout)
+	}
+}
+
+// hasHan reports whether s has a Chinese character.
+func hasHan(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) })
 }
 
 // proc is a running copy of the program whose output a test reads as it comes.
