@@ -8,6 +8,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,13 +264,20 @@ func TestWorkerRetriesUntilTheMasterListens(t *testing.T) {
 	}
 }
 
-// Every distributed flag has bounds, each with one line and exit 2.
+// Every distributed flag has bounds, each with one line and exit 2. A
+// count too large for an int is refused by the flag package itself, so it
+// cannot overflow on a 32-bit build.
 func TestDistributedFlagBounds(t *testing.T) {
 	t.Parallel()
+	tooMany := "master: --tasks must be at most 10000000, not 3000000000"
+	if strconv.IntSize == 32 {
+		tooMany = `master: invalid value "3000000000" for --tasks: value out of range`
+	}
 	for _, tc := range []struct {
 		args      []string
 		firstLine string
 	}{
+		{[]string{"master", "--tasks", "3000000000"}, tooMany},
 		{[]string{"master", "--addr", "127.0.0.1:99999"}, `master: --addr "127.0.0.1:99999": the port must be a number from 0 to 65535`},
 		{[]string{"master", "--tasks", "10000001"}, "master: --tasks must be at most 10000000, not 10000001"},
 		{[]string{"master", "--lease", "1ms"}, "master: --lease must be at least 30ms, not 1ms"},
