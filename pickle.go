@@ -1,0 +1,859 @@
+// The pickles of section 分布式进程: what Python's multiprocessing.managers
+// sends over the network, so that a Go worker or master can talk with the
+// tutorial's own task_master.py and task_worker.py.
+//
+// A pickle is a program for a small stack machine whose opcodes may import
+// and call anything: unpickling a peer's bytes in Python runs the code they
+// name. This decoder knows only the opcodes CPython 3.11 to 3.13 emit for
+// None, bool, int, float, str, bytes, tuple, list and dict, plus the few
+// exception classes a manager replies with, and builds inert Go values from
+// them. It never runs code a peer sends. Every size and index in a pickle is
+// checked against the bytes actually sent, and no value may be referred to
+// twice but a str or a number, so n bytes decode to at most n values, in
+// under 100n bytes of memory. The encoder writes protocol 2 (3 for bytes),
+// which every Python 3 reads.
+
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Python's values, as the decoder builds them and the encoder takes them:
+// None is nil, bool is bool, int is int64 (the encoder also takes int),
+// float is float64, str is string (valid UTF-8), bytes is []byte.
+type (
+	pyTuple []any
+	pyList  []any
+	pyDict  []pyItem // in the order sent; for a repeated key the last wins, as in Python
+
+	pyItem struct{ Key, Value any }
+
+	// pyException is an instance of one of the classes knownPyClass allows,
+	// such as ('#ERROR', _queue.Empty()) from a get that timed out.
+	pyException struct {
+		Module, Name string
+		Args         pyTuple
+	}
+
+	// pyClass is a class named by GLOBAL or STACK_GLOBAL, waiting for the
+	// REDUCE that makes an exception of it. No decoded value contains one.
+	pyClass struct{ Module, Name string }
+)
+
+// pyEmpty is queue.Empty(): what Python's Queue.get raises when it times
+// out. Its class lives in the C module _queue.
+var pyEmpty = pyException{Module: "_queue", Name: "Empty"}
+
+// knownPyClass reports whether a pickle may name module.name: the queue
+// module's two exceptions, and the builtin exceptions a manager's reply
+// may carry. Anything else a pickle names is refused, before REDUCE.
+func knownPyClass(module, name string) bool {
+	switch module {
+	case "_queue":
+		return name == "Empty"
+	case "queue": // the pure-Python queue module, where _queue is missing
+		return name == "Empty" || name == "Full"
+	case "builtins":
+		switch name {
+		case "Exception", "RuntimeError", "ValueError", "TypeError", "KeyError", "IndexError",
+			"LookupError", "AttributeError", "AssertionError", "NotImplementedError",
+			"EOFError", "OSError", "ConnectionError", "TimeoutError":
+			return true
+		}
+	}
+	return false
+}
+
+// Limits on a pickle beyond its size, which its caller limits.
+const (
+	maxPickleDepth = 32  // containers inside containers, and MARKs open at once
+	maxGlobalName  = 128 // bytes in GLOBAL's module or name line
+)
+
+// Pickle opcodes: the ones CPython writes for the values above, in
+// protocols 2 to 5 (Lib/pickle.py names them).
+const (
+	opProto          = 0x80
+	opFrame          = 0x95
+	opStop           = '.'
+	opMark           = '('
+	opNone           = 'N'
+	opNewTrue        = 0x88
+	opNewFalse       = 0x89
+	opBinInt         = 'J'
+	opBinInt1        = 'K'
+	opBinInt2        = 'M'
+	opLong1          = 0x8a
+	opBinFloat       = 'G'
+	opShortBinUni    = 0x8c
+	opBinUnicode     = 'X'
+	opBinUnicode8    = 0x8d
+	opShortBinBytes  = 'C'
+	opBinBytes       = 'B'
+	opBinBytes8      = 0x8e
+	opEmptyTuple     = ')'
+	opTuple          = 't'
+	opTuple1         = 0x85
+	opTuple2         = 0x86
+	opTuple3         = 0x87
+	opEmptyList      = ']'
+	opAppend         = 'a'
+	opAppends        = 'e'
+	opEmptyDict      = '}'
+	opSetItem        = 's'
+	opSetItems       = 'u'
+	opMemoize        = 0x94
+	opBinPut         = 'q'
+	opLongBinPut     = 'r'
+	opBinGet         = 'h'
+	opLongBinGet     = 'j'
+	opGlobal         = 'c'
+	opStackGlobal    = 0x93
+	opReduce         = 'R'
+	pickleProtocol   = 2 // what the encoder writes: every Python 3 reads it
+	pickleBytesProto = 3 // bytes need SHORT_BINBYTES or BINBYTES, from protocol 3
+)
+
+// errPickle wraps every decoding error.
+var errPickle = errors.New("pickle")
+
+// decodePickle decodes one pickle that fills data exactly.
+func decodePickle(data []byte) (any, error) {
+	d := pickleDecoder{data: data, emptyTuple: pyTuple{}, emptyList: pyList{}, emptyDict: pyDict{}}
+	v, err := d.run()
+	if err != nil {
+		return nil, fmt.Errorf("%w: at byte %d: %v", errPickle, d.opAt, err)
+	}
+	return v, nil
+}
+
+// pickleDecoder is one run of the stack machine.
+type pickleDecoder struct {
+	data  []byte
+	proto byte    // the protocol PROTO names
+	pos   int     // next byte to read
+	opAt  int     // where the current opcode starts, for errors
+	stack []any   // values built so far
+	depth []uint8 // depth[i] is how deeply stack[i] nests containers
+	marks []int   // stack lengths at each open MARK
+	memo  []any   // what MEMOIZE and BINPUT stored
+
+	// An empty container, boxed once, for every EMPTY_TUPLE, EMPTY_LIST
+	// and EMPTY_DICT: appending to an empty slice copies it anyway.
+	emptyTuple, emptyList, emptyDict any
+}
+
+func (d *pickleDecoder) run() (any, error) {
+	if len(d.data) < 2 || d.data[0] != opProto {
+		return nil, errors.New("not a pickle of protocol 2 or later")
+	}
+	for {
+		d.opAt = d.pos
+		op, err := d.byte()
+		if err != nil {
+			return nil, err
+		}
+		if op == opStop {
+			return d.stop()
+		}
+		if err := d.step(op); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// step runs one opcode other than STOP.
+func (d *pickleDecoder) step(op byte) error {
+	switch op {
+	case opProto:
+		version, err := d.byte()
+		if err != nil {
+			return err
+		}
+		if d.opAt != 0 || version < 2 || version > 5 {
+			return fmt.Errorf("PROTO %d: want one PROTO 2 to 5, first", version)
+		}
+		d.proto = version
+		return nil
+	case opFrame:
+		size, err := d.uint(8)
+		if err != nil {
+			return err
+		}
+		if size > uint64(len(d.data)-d.pos) {
+			return fmt.Errorf("a frame of %d bytes, but %d are left", size, len(d.data)-d.pos)
+		}
+		return nil // frames only help a reader of a stream; we hold the whole message
+	case opMark:
+		if len(d.marks) == maxPickleDepth {
+			return fmt.Errorf("more than %d MARKs open", maxPickleDepth)
+		}
+		d.marks = append(d.marks, len(d.stack))
+		return nil
+	case opNone:
+		return d.push(nil, 0)
+	case opNewTrue, opNewFalse:
+		return d.push(op == opNewTrue, 0)
+	case opBinInt1, opBinInt2, opBinInt, opLong1:
+		n, err := d.int(op)
+		if err != nil {
+			return err
+		}
+		return d.push(n, 0)
+	case opBinFloat:
+		bits, err := d.take(8)
+		if err != nil {
+			return err
+		}
+		return d.push(math.Float64frombits(binary.BigEndian.Uint64(bits)), 0)
+	case opShortBinUni, opBinUnicode, opBinUnicode8:
+		text, err := d.counted(op, opShortBinUni, opBinUnicode)
+		if err != nil {
+			return err
+		}
+		if !utf8.Valid(text) {
+			return errors.New("a str that is not valid UTF-8")
+		}
+		return d.push(string(text), 0)
+	case opShortBinBytes, opBinBytes, opBinBytes8:
+		raw, err := d.counted(op, opShortBinBytes, opBinBytes)
+		if err != nil {
+			return err
+		}
+		return d.push(bytes.Clone(raw), 0)
+	case opEmptyTuple:
+		return d.push(d.emptyTuple, 1)
+	case opTuple1, opTuple2, opTuple3:
+		return d.tuple(int(op-opTuple1) + 1)
+	case opTuple:
+		mark, err := d.popMark()
+		if err != nil {
+			return err
+		}
+		return d.tuple(len(d.stack) - mark)
+	case opEmptyList:
+		return d.push(d.emptyList, 1)
+	case opAppend, opAppends:
+		return d.appends(op == opAppends)
+	case opEmptyDict:
+		return d.push(d.emptyDict, 1)
+	case opSetItem, opSetItems:
+		return d.setItems(op == opSetItems)
+	case opMemoize, opBinPut, opLongBinPut:
+		return d.put(op)
+	case opBinGet, opLongBinGet:
+		return d.get(op)
+	case opGlobal:
+		module, err := d.line()
+		if err != nil {
+			return err
+		}
+		name, err := d.line()
+		if err != nil {
+			return err
+		}
+		return d.class(module, name)
+	case opStackGlobal:
+		return d.stackGlobal()
+	case opReduce:
+		return d.reduce()
+	}
+	return fmt.Errorf("opcode 0x%02x %s is not one these messages use", op, strconv.QuoteRune(rune(op)))
+}
+
+// stop ends the pickle: one value left, no MARK open, no byte after.
+func (d *pickleDecoder) stop() (any, error) {
+	switch {
+	case len(d.marks) > 0:
+		return nil, errors.New("STOP with a MARK still open")
+	case len(d.stack) != 1:
+		return nil, fmt.Errorf("STOP with %d values on the stack, want 1", len(d.stack))
+	case d.pos != len(d.data):
+		return nil, fmt.Errorf("%d bytes after STOP", len(d.data)-d.pos)
+	}
+	if _, ok := d.stack[0].(pyClass); ok {
+		return nil, errors.New("a bare class is not a value")
+	}
+	return d.stack[0], nil
+}
+
+// byte, take, uint and line read the opcode's argument, never past the end.
+func (d *pickleDecoder) byte() (byte, error) {
+	b, err := d.take(1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
+
+func (d *pickleDecoder) take(n uint64) ([]byte, error) {
+	if n > uint64(len(d.data)-d.pos) {
+		return nil, fmt.Errorf("wants %d bytes, but %d are left", n, len(d.data)-d.pos)
+	}
+	b := d.data[d.pos : d.pos+int(n)]
+	d.pos += int(n)
+	return b, nil
+}
+
+// uint reads a little-endian unsigned integer of size bytes.
+func (d *pickleDecoder) uint(size uint64) (uint64, error) {
+	b, err := d.take(size)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		n = n<<8 | uint64(b[i])
+	}
+	return n, nil
+}
+
+// line reads GLOBAL's newline-terminated argument.
+func (d *pickleDecoder) line() (string, error) {
+	rest := d.data[d.pos:min(len(d.data), d.pos+maxGlobalName+1)]
+	end := bytes.IndexByte(rest, '\n')
+	if end < 0 {
+		return "", fmt.Errorf("GLOBAL without a newline within %d bytes", maxGlobalName)
+	}
+	d.pos += end + 1
+	return string(rest[:end]), nil
+}
+
+// int reads the integer of BININT1, BININT2, BININT or LONG1.
+func (d *pickleDecoder) int(op byte) (int64, error) {
+	switch op {
+	case opBinInt1:
+		n, err := d.uint(1)
+		return int64(n), err
+	case opBinInt2:
+		n, err := d.uint(2)
+		return int64(n), err
+	case opBinInt:
+		n, err := d.uint(4)
+		return int64(int32(n)), err
+	}
+	size, err := d.uint(1) // LONG1: a length, then little-endian two's complement
+	if err != nil {
+		return 0, err
+	}
+	if size > 8 {
+		return 0, fmt.Errorf("an int of %d bytes does not fit in 64 bits", size)
+	}
+	n, err := d.uint(size)
+	if err != nil || size == 0 {
+		return 0, err
+	}
+	shift := 64 - 8*size
+	return int64(n<<shift) >> shift, nil // sign-extend
+}
+
+// counted reads the bytes of a str or bytes opcode: short has a 1-byte
+// length, long a 4-byte one, and the third an 8-byte one.
+func (d *pickleDecoder) counted(op, short, long byte) ([]byte, error) {
+	lengthSize := uint64(8)
+	switch op {
+	case short:
+		lengthSize = 1
+	case long:
+		lengthSize = 4
+	}
+	size, err := d.uint(lengthSize)
+	if err != nil {
+		return nil, err
+	}
+	return d.take(size)
+}
+
+// push adds a value that nests depth containers deep.
+func (d *pickleDecoder) push(v any, depth int) error {
+	if depth > maxPickleDepth {
+		return fmt.Errorf("containers nested more than %d deep", maxPickleDepth)
+	}
+	d.stack = grow(d.stack, 1)
+	d.depth = grow(d.depth, 1)
+	d.stack = append(d.stack, v)
+	d.depth = append(d.depth, uint8(depth))
+	return nil
+}
+
+// grow makes room for n more elements, doubling the capacity as needed:
+// append grows a large slice by a quarter at a time, which allocates five
+// times its final size on the way there.
+func grow[S ~[]E, E any](s S, n int) S {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	bigger := make(S, len(s), max(2*cap(s), len(s)+n, 8))
+	copy(bigger, s)
+	return bigger
+}
+
+// fence is the lowest stack index the current opcode may pop: values under
+// the newest MARK belong to an enclosing opcode.
+func (d *pickleDecoder) fence() int {
+	if len(d.marks) == 0 {
+		return 0
+	}
+	return d.marks[len(d.marks)-1]
+}
+
+func (d *pickleDecoder) popMark() (int, error) {
+	if len(d.marks) == 0 {
+		return 0, errors.New("no MARK to pop to")
+	}
+	mark := d.marks[len(d.marks)-1]
+	d.marks = d.marks[:len(d.marks)-1]
+	return mark, nil
+}
+
+// popItems takes the top n values off the stack, with their deepest depth.
+// They must be values a container may hold: not a class. The slice
+// returned is the stack's own: copy it before the next push.
+func (d *pickleDecoder) popItems(n int) ([]any, int, error) {
+	if n < 0 || len(d.stack)-n < d.fence() {
+		return nil, 0, errors.New("the stack holds too few values")
+	}
+	from := len(d.stack) - n
+	items := d.stack[from:]
+	deepest := 0
+	for i, v := range items {
+		if _, ok := v.(pyClass); ok {
+			return nil, 0, errors.New("a class is not a value a container may hold")
+		}
+		deepest = max(deepest, int(d.depth[from+i]))
+	}
+	d.stack, d.depth = d.stack[:from], d.depth[:from]
+	return items, deepest, nil
+}
+
+func (d *pickleDecoder) tuple(n int) error {
+	items, deepest, err := d.popItems(n)
+	if err != nil {
+		return err
+	}
+	return d.push(pyTuple(slices.Clone(items)), deepest+1)
+}
+
+// appends is APPEND (one value) or APPENDS (the values above the MARK) onto
+// the list under them.
+func (d *pickleDecoder) appends(many bool) error {
+	n := 1
+	if many {
+		mark, err := d.popMark()
+		if err != nil {
+			return err
+		}
+		n = len(d.stack) - mark
+	}
+	items, deepest, err := d.popItems(n)
+	if err != nil {
+		return err
+	}
+	top := len(d.stack) - 1
+	if top < d.fence() {
+		return errors.New("APPEND with no list")
+	}
+	list, ok := d.stack[top].(pyList)
+	if !ok {
+		return fmt.Errorf("APPEND to a %s, not a list", pyTypeName(d.stack[top]))
+	}
+	d.stack[top] = append(grow(list, len(items)), items...)
+	d.depth[top] = max(d.depth[top], uint8(deepest+1))
+	if d.depth[top] > maxPickleDepth {
+		return fmt.Errorf("containers nested more than %d deep", maxPickleDepth)
+	}
+	return nil
+}
+
+// setItems is SETITEM (one key and value) or SETITEMS (the pairs above the
+// MARK) into the dict under them.
+func (d *pickleDecoder) setItems(many bool) error {
+	n := 2
+	if many {
+		mark, err := d.popMark()
+		if err != nil {
+			return err
+		}
+		n = len(d.stack) - mark
+		if n%2 != 0 {
+			return errors.New("SETITEMS with a key and no value")
+		}
+	}
+	items, deepest, err := d.popItems(n)
+	if err != nil {
+		return err
+	}
+	top := len(d.stack) - 1
+	if top < d.fence() {
+		return errors.New("SETITEM with no dict")
+	}
+	dict, ok := d.stack[top].(pyDict)
+	if !ok {
+		return fmt.Errorf("SETITEM on a %s, not a dict", pyTypeName(d.stack[top]))
+	}
+	dict = grow(dict, len(items)/2)
+	for i := 0; i < len(items); i += 2 {
+		if !pyHashable(items[i]) {
+			return fmt.Errorf("a %s cannot be a dict key", pyTypeName(items[i]))
+		}
+		dict = append(dict, pyItem{Key: items[i], Value: items[i+1]})
+	}
+	d.stack[top] = dict
+	d.depth[top] = max(d.depth[top], uint8(deepest+1))
+	if d.depth[top] > maxPickleDepth {
+		return fmt.Errorf("containers nested more than %d deep", maxPickleDepth)
+	}
+	return nil
+}
+
+// put stores the top of the stack in the memo: MEMOIZE at the next index,
+// BINPUT and LONG_BINPUT at the one they name, which CPython always makes
+// the next one too.
+func (d *pickleDecoder) put(op byte) error {
+	index := uint64(len(d.memo))
+	var err error
+	switch op {
+	case opBinPut:
+		index, err = d.uint(1)
+	case opLongBinPut:
+		index, err = d.uint(4)
+	}
+	if err != nil {
+		return err
+	}
+	if len(d.stack) <= d.fence() {
+		return errors.New("nothing to memoize")
+	}
+	if index > uint64(len(d.memo)) {
+		return fmt.Errorf("memo index %d skips past %d", index, len(d.memo))
+	}
+	top := d.stack[len(d.stack)-1]
+	if index == uint64(len(d.memo)) {
+		d.memo = append(d.memo, top)
+	} else {
+		d.memo[index] = top
+	}
+	return nil
+}
+
+// get pushes a memoized value again. Only a str, bytes, number or class
+// may be fetched twice: a container fetched twice could make a pickle of n
+// bytes stand for far more than n values, and the decoder builds lists and
+// dicts in place, so a memoized one is not the final one.
+func (d *pickleDecoder) get(op byte) error {
+	size := uint64(1)
+	if op == opLongBinGet {
+		size = 4
+	}
+	index, err := d.uint(size)
+	if err != nil {
+		return err
+	}
+	if index >= uint64(len(d.memo)) {
+		return fmt.Errorf("memo index %d was never stored", index)
+	}
+	v := d.memo[index]
+	switch v.(type) {
+	case pyTuple, pyList, pyDict, pyException:
+		return fmt.Errorf("a %s referred to twice: not supported", pyTypeName(v))
+	}
+	return d.push(v, 0)
+}
+
+// stackGlobal names a class by the two strs on top of the stack.
+func (d *pickleDecoder) stackGlobal() error {
+	if len(d.stack)-2 < d.fence() {
+		return errors.New("STACK_GLOBAL needs a module and a name")
+	}
+	module, ok1 := d.stack[len(d.stack)-2].(string)
+	name, ok2 := d.stack[len(d.stack)-1].(string)
+	if !ok1 || !ok2 {
+		return errors.New("STACK_GLOBAL needs two strs")
+	}
+	d.stack, d.depth = d.stack[:len(d.stack)-2], d.depth[:len(d.stack)-2]
+	return d.class(module, name)
+}
+
+func (d *pickleDecoder) class(module, name string) error {
+	if d.proto < 3 && (module == "exceptions" || module == "__builtin__") {
+		module = "builtins" // Python 2's names, which Python 3 writes in protocol 2 and maps back
+	}
+	if !knownPyClass(module, name) {
+		return fmt.Errorf("refusing to name %.64q.%.64q: only a few exception classes may appear", module, name)
+	}
+	return d.push(pyClass{Module: module, Name: name}, 0)
+}
+
+// reduce is REDUCE: calling a class with a tuple of arguments. Here that
+// only builds a pyException: nothing is called.
+func (d *pickleDecoder) reduce() error {
+	if len(d.stack)-2 < d.fence() {
+		return errors.New("REDUCE needs a class and its arguments")
+	}
+	class, ok := d.stack[len(d.stack)-2].(pyClass)
+	if !ok {
+		return fmt.Errorf("REDUCE of a %s, not a class", pyTypeName(d.stack[len(d.stack)-2]))
+	}
+	args, ok := d.stack[len(d.stack)-1].(pyTuple)
+	if !ok {
+		return fmt.Errorf("REDUCE with a %s, not a tuple of arguments", pyTypeName(d.stack[len(d.stack)-1]))
+	}
+	argsDepth := d.depth[len(d.stack)-1]
+	d.stack, d.depth = d.stack[:len(d.stack)-2], d.depth[:len(d.stack)-2]
+	return d.push(pyException{Module: class.Module, Name: class.Name, Args: args}, int(argsDepth)+1)
+}
+
+// pyHashable reports whether Python would take v as a dict key.
+func pyHashable(v any) bool {
+	switch v := v.(type) {
+	case nil, bool, int64, float64, string, []byte:
+		return true
+	case pyTuple:
+		for _, item := range v {
+			if !pyHashable(item) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// pyTypeName is Python's name for the type of v, for error messages.
+func pyTypeName(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		return "bool"
+	case int, int64:
+		return "int"
+	case float64:
+		return "float"
+	case string:
+		return "str"
+	case []byte:
+		return "bytes"
+	case pyTuple:
+		return "tuple"
+	case pyList:
+		return "list"
+	case pyDict:
+		return "dict"
+	case pyException:
+		return v.Module + "." + v.Name
+	case pyClass:
+		return "class"
+	}
+	return fmt.Sprintf("Go %T", v)
+}
+
+// encodePickle writes v as a protocol 2 pickle (3 if it holds bytes).
+// v is made of the types decodePickle returns, and int.
+func encodePickle(v any) ([]byte, error) {
+	e := pickleEncoder{buf: []byte{opProto, pickleProtocol}}
+	if err := e.value(v, 0); err != nil {
+		return nil, fmt.Errorf("%w: %v", errPickle, err)
+	}
+	return append(e.buf, opStop), nil
+}
+
+type pickleEncoder struct{ buf []byte }
+
+func (e *pickleEncoder) value(v any, depth int) error {
+	if depth > maxPickleDepth {
+		return fmt.Errorf("containers nested more than %d deep", maxPickleDepth)
+	}
+	switch v := v.(type) {
+	case nil:
+		e.buf = append(e.buf, opNone)
+	case bool:
+		if v {
+			e.buf = append(e.buf, opNewTrue)
+		} else {
+			e.buf = append(e.buf, opNewFalse)
+		}
+	case int:
+		e.int(int64(v))
+	case int64:
+		e.int(v)
+	case float64:
+		e.buf = append(e.buf, opBinFloat)
+		e.buf = binary.BigEndian.AppendUint64(e.buf, math.Float64bits(v))
+	case string:
+		if !utf8.ValidString(v) {
+			return errors.New("a str must be valid UTF-8")
+		}
+		e.buf = append(e.buf, opBinUnicode)
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(len(v)))
+		e.buf = append(e.buf, v...)
+	case []byte:
+		e.buf[1] = max(e.buf[1], pickleBytesProto)
+		e.buf = append(e.buf, opBinBytes)
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(len(v)))
+		e.buf = append(e.buf, v...)
+	case pyTuple:
+		return e.tuple(v, depth)
+	case pyList:
+		e.buf = append(e.buf, opEmptyList)
+		if len(v) > 0 {
+			e.buf = append(e.buf, opMark)
+			if err := e.values(v, depth); err != nil {
+				return err
+			}
+			e.buf = append(e.buf, opAppends)
+		}
+	case pyDict:
+		e.buf = append(e.buf, opEmptyDict)
+		if len(v) > 0 {
+			e.buf = append(e.buf, opMark)
+			for _, item := range v {
+				if !pyHashable(item.Key) {
+					return fmt.Errorf("a %s cannot be a dict key", pyTypeName(item.Key))
+				}
+				if err := e.values([]any{item.Key, item.Value}, depth); err != nil {
+					return err
+				}
+			}
+			e.buf = append(e.buf, opSetItems)
+		}
+	case pyException:
+		if !knownPyClass(v.Module, v.Name) {
+			return fmt.Errorf("%s.%s is not a class the decoder would take back", v.Module, v.Name)
+		}
+		e.buf = append(e.buf, opGlobal)
+		e.buf = append(e.buf, v.Module+"\n"+v.Name+"\n"...)
+		if err := e.tuple(v.Args, depth); err != nil {
+			return err
+		}
+		e.buf = append(e.buf, opReduce)
+	default:
+		return fmt.Errorf("cannot pickle a %s", pyTypeName(v))
+	}
+	return nil
+}
+
+func (e *pickleEncoder) values(items []any, depth int) error {
+	for _, item := range items {
+		if err := e.value(item, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *pickleEncoder) tuple(t pyTuple, depth int) error {
+	if len(t) == 0 {
+		e.buf = append(e.buf, opEmptyTuple)
+		return nil
+	}
+	if len(t) > 3 {
+		e.buf = append(e.buf, opMark)
+	}
+	if err := e.values(t, depth); err != nil {
+		return err
+	}
+	if len(t) > 3 {
+		e.buf = append(e.buf, opTuple)
+	} else {
+		e.buf = append(e.buf, opTuple1+byte(len(t)-1))
+	}
+	return nil
+}
+
+// int writes n in the fewest bytes, as CPython does.
+func (e *pickleEncoder) int(n int64) {
+	switch {
+	case n >= 0 && n <= math.MaxUint8:
+		e.buf = append(e.buf, opBinInt1, byte(n))
+	case n >= 0 && n <= math.MaxUint16:
+		e.buf = append(e.buf, opBinInt2)
+		e.buf = binary.LittleEndian.AppendUint16(e.buf, uint16(n))
+	case n >= math.MinInt32 && n <= math.MaxInt32:
+		e.buf = append(e.buf, opBinInt)
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(n))
+	default:
+		// LONG1: the shortest little-endian two's complement.
+		b := binary.LittleEndian.AppendUint64(nil, uint64(n))
+		for len(b) > 1 && (b[len(b)-1] == 0 && b[len(b)-2] < 0x80 || b[len(b)-1] == 0xff && b[len(b)-2] >= 0x80) {
+			b = b[:len(b)-1]
+		}
+		e.buf = append(e.buf, opLong1, byte(len(b)))
+		e.buf = append(e.buf, b...)
+	}
+}
+
+// pyRepr is a short Python-like repr of v, for messages.
+func pyRepr(v any) string {
+	var b strings.Builder
+	writePyRepr(&b, v, 0)
+	const shown = 200
+	if text := []rune(b.String()); len(text) > shown {
+		return string(text[:shown]) + "..."
+	}
+	return b.String()
+}
+
+func writePyRepr(b *strings.Builder, v any, depth int) {
+	if depth > maxPickleDepth || b.Len() > 1000 {
+		b.WriteString("...")
+		return
+	}
+	items := func(open, close string, values []any) {
+		b.WriteString(open)
+		for i, item := range values {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writePyRepr(b, item, depth+1)
+		}
+		b.WriteString(close)
+	}
+	switch v := v.(type) {
+	case nil:
+		b.WriteString("None")
+	case bool:
+		if v {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case string:
+		b.WriteString(strconv.Quote(v))
+	case []byte:
+		b.WriteString("b" + strconv.Quote(string(v)))
+	case pyTuple:
+		if len(v) == 1 {
+			items("(", ",)", v)
+		} else {
+			items("(", ")", v)
+		}
+	case pyList:
+		items("[", "]", v)
+	case pyDict:
+		b.WriteString("{")
+		for i, item := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writePyRepr(b, item.Key, depth+1)
+			b.WriteString(": ")
+			writePyRepr(b, item.Value, depth+1)
+		}
+		b.WriteString("}")
+	case pyException:
+		b.WriteString(v.Name)
+		items("(", ")", v.Args)
+	default:
+		fmt.Fprint(b, v)
+	}
+}
