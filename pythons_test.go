@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -116,4 +118,40 @@ func runPython(t *testing.T, py python, stdin []byte, script string, args ...str
 		t.Fatalf("%s: %v\n%s", py, err, stderr.String())
 	}
 	return out
+}
+
+// startPython runs testdata/python/script under py, with a pipe to its
+// stdin. At the end of the test it gets SIGTERM, which master.py turns
+// into a clean shutdown of its manager's process, then if need be SIGKILL.
+func startPython(t testing.TB, py python, name, script string, args ...string) (*proc, io.WriteCloser) {
+	t.Helper()
+	p := &proc{t: t, name: name, stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{}),
+		cmd: exec.Command(py.path, append([]string{filepath.Join("testdata", "python", script)}, args...)...)}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	// The manager's own process could outlive a killed master and hold its
+	// stdout open: Wait need not wait for it.
+	p.cmd.WaitDelay = 5 * time.Second
+	stdin, err := p.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		p.cmd.Wait()
+		p.exit = p.cmd.ProcessState.ExitCode()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p, stdin
 }
