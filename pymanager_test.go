@@ -160,8 +160,8 @@ func TestPyMasterWrongKey(t *testing.T) {
 			master, addr, _ := startPyMaster(t, py, "--tasks", "1")
 			got, err := runPyWorker(t.Context(), addr, "hello", 10, time.Second)
 			const wantErr = "authentication failed: the master rejected our authkey"
-			if !errors.Is(err, errAuth) || err.Error() != wantErr {
-				t.Errorf("worker with a wrong key: %v, want %q", err, wantErr)
+			if !errors.Is(err, errAuth) || err.Error() != wantErr || exitCode(err) != 1 {
+				t.Errorf("worker with a wrong key: %v (exit %d), want %q (exit 1)", err, exitCode(err), wantErr)
 			}
 			if got != "Connect to server 127.0.0.1...\n" {
 				t.Errorf("worker with a wrong key printed:\n%s", got)
@@ -204,8 +204,8 @@ func TestPyMasterGoesAway(t *testing.T) {
 			}
 			worker.wait()
 			t.Logf("worker: %v", workerErr)
-			if !errors.Is(workerErr, errLost) {
-				t.Errorf("worker: %v, want %v\nworker printed:\n%s", workerErr, errLost, worker.stdout)
+			if !errors.Is(workerErr, errLost) || exitCode(workerErr) != 1 {
+				t.Errorf("worker: %v (exit %d), want %v (exit 1)\nworker printed:\n%s", workerErr, exitCode(workerErr), errLost, worker.stdout)
 			}
 		})
 	}
