@@ -158,7 +158,7 @@ func (d *pickleDecoder) run() (any, error) {
 	}
 	for {
 		d.opAt = d.pos
-		op, err := d.byte()
+		op, err := d.readByte()
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +175,7 @@ func (d *pickleDecoder) run() (any, error) {
 func (d *pickleDecoder) step(op byte) error {
 	switch op {
 	case opProto:
-		version, err := d.byte()
+		version, err := d.readByte()
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (d *pickleDecoder) step(op byte) error {
 		d.proto = version
 		return nil
 	case opFrame:
-		size, err := d.uint(8)
+		size, err := d.readUint(8)
 		if err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (d *pickleDecoder) step(op byte) error {
 	case opNewTrue, opNewFalse:
 		return d.push(op == opNewTrue, 0)
 	case opBinInt1, opBinInt2, opBinInt, opLong1:
-		n, err := d.int(op)
+		n, err := d.readInt(op)
 		if err != nil {
 			return err
 		}
@@ -253,11 +253,11 @@ func (d *pickleDecoder) step(op byte) error {
 	case opBinGet, opLongBinGet:
 		return d.get(op)
 	case opGlobal:
-		module, err := d.line()
+		module, err := d.readLine()
 		if err != nil {
 			return err
 		}
-		name, err := d.line()
+		name, err := d.readLine()
 		if err != nil {
 			return err
 		}
@@ -286,8 +286,8 @@ func (d *pickleDecoder) stop() (any, error) {
 	return d.stack[0], nil
 }
 
-// byte, take, uint and line read the opcode's argument, never past the end.
-func (d *pickleDecoder) byte() (byte, error) {
+// readByte, take, readUint and readLine read the opcode's argument, never past the end.
+func (d *pickleDecoder) readByte() (byte, error) {
 	b, err := d.take(1)
 	if err != nil {
 		return 0, err
@@ -304,8 +304,8 @@ func (d *pickleDecoder) take(n uint64) ([]byte, error) {
 	return b, nil
 }
 
-// uint reads a little-endian unsigned integer of size bytes.
-func (d *pickleDecoder) uint(size uint64) (uint64, error) {
+// readUint reads a little-endian unsigned integer of size bytes.
+func (d *pickleDecoder) readUint(size uint64) (uint64, error) {
 	b, err := d.take(size)
 	if err != nil {
 		return 0, err
@@ -317,8 +317,8 @@ func (d *pickleDecoder) uint(size uint64) (uint64, error) {
 	return n, nil
 }
 
-// line reads GLOBAL's newline-terminated argument.
-func (d *pickleDecoder) line() (string, error) {
+// readLine reads GLOBAL's newline-terminated argument.
+func (d *pickleDecoder) readLine() (string, error) {
 	rest := d.data[d.pos:min(len(d.data), d.pos+maxGlobalName+1)]
 	end := bytes.IndexByte(rest, '\n')
 	if end < 0 {
@@ -328,27 +328,27 @@ func (d *pickleDecoder) line() (string, error) {
 	return string(rest[:end]), nil
 }
 
-// int reads the integer of BININT1, BININT2, BININT or LONG1.
-func (d *pickleDecoder) int(op byte) (int64, error) {
+// readInt reads the integer of BININT1, BININT2, BININT or LONG1.
+func (d *pickleDecoder) readInt(op byte) (int64, error) {
 	switch op {
 	case opBinInt1:
-		n, err := d.uint(1)
+		n, err := d.readUint(1)
 		return int64(n), err
 	case opBinInt2:
-		n, err := d.uint(2)
+		n, err := d.readUint(2)
 		return int64(n), err
 	case opBinInt:
-		n, err := d.uint(4)
+		n, err := d.readUint(4)
 		return int64(int32(n)), err
 	}
-	size, err := d.uint(1) // LONG1: a length, then little-endian two's complement
+	size, err := d.readUint(1) // LONG1: a length, then little-endian two's complement
 	if err != nil {
 		return 0, err
 	}
 	if size > 8 {
 		return 0, fmt.Errorf("an int of %d bytes does not fit in 64 bits", size)
 	}
-	n, err := d.uint(size)
+	n, err := d.readUint(size)
 	if err != nil || size == 0 {
 		return 0, err
 	}
@@ -366,7 +366,7 @@ func (d *pickleDecoder) counted(op, short, long byte) ([]byte, error) {
 	case long:
 		lengthSize = 4
 	}
-	size, err := d.uint(lengthSize)
+	size, err := d.readUint(lengthSize)
 	if err != nil {
 		return nil, err
 	}
@@ -523,9 +523,9 @@ func (d *pickleDecoder) put(op byte) error {
 	var err error
 	switch op {
 	case opBinPut:
-		index, err = d.uint(1)
+		index, err = d.readUint(1)
 	case opLongBinPut:
-		index, err = d.uint(4)
+		index, err = d.readUint(4)
 	}
 	if err != nil {
 		return err
@@ -554,7 +554,7 @@ func (d *pickleDecoder) get(op byte) error {
 	if op == opLongBinGet {
 		size = 4
 	}
-	index, err := d.uint(size)
+	index, err := d.readUint(size)
 	if err != nil {
 		return err
 	}
@@ -683,9 +683,9 @@ func (e *pickleEncoder) value(v any, depth int) error {
 			e.buf = append(e.buf, opNewFalse)
 		}
 	case int:
-		e.int(int64(v))
+		e.writeInt(int64(v))
 	case int64:
-		e.int(v)
+		e.writeInt(v)
 	case float64:
 		e.buf = append(e.buf, opBinFloat)
 		e.buf = binary.BigEndian.AppendUint64(e.buf, math.Float64bits(v))
@@ -770,8 +770,8 @@ func (e *pickleEncoder) tuple(t pyTuple, depth int) error {
 	return nil
 }
 
-// int writes n in the fewest bytes, as CPython does.
-func (e *pickleEncoder) int(n int64) {
+// writeInt writes n in the fewest bytes, as CPython does.
+func (e *pickleEncoder) writeInt(n int64) {
 	switch {
 	case n >= 0 && n <= math.MaxUint8:
 		e.buf = append(e.buf, opBinInt1, byte(n))
@@ -808,15 +808,15 @@ func writePyRepr(b *strings.Builder, v any, depth int) {
 		b.WriteString("...")
 		return
 	}
-	items := func(open, close string, values []any) {
-		b.WriteString(open)
+	items := func(opening, closing string, values []any) {
+		b.WriteString(opening)
 		for i, item := range values {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			writePyRepr(b, item, depth+1)
 		}
-		b.WriteString(close)
+		b.WriteString(closing)
 	}
 	switch v := v.(type) {
 	case nil:

@@ -32,7 +32,7 @@ func (l *pyRequestLog) add(conn int, request pyTuple) {
 
 // serveLikePython answers a Python worker's requests as BaseManager's
 // server does, for a task queue holding tasks and a result queue.
-func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks []int64, log *pyRequestLog) {
+func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks []int64, recorded *pyRequestLog) {
 	const taskQueue, resultQueue = "7f0000000001", "7f0000000002"
 	exposed := pyTuple{"empty", "full", "get", "get_nowait", "join", "put", "put_nowait", "qsize", "task_done"}
 	var mu sync.Mutex // guards tasks
@@ -45,9 +45,9 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(testTimeout))
 			protocol, err := pyServerHandshake(conn, []byte(authkey))
-			log.mu.Lock()
-			log.protocols = append(log.protocols, protocol)
-			log.mu.Unlock()
+			recorded.mu.Lock()
+			recorded.protocols = append(recorded.protocols, protocol)
+			recorded.mu.Unlock()
 			if err != nil {
 				return
 			}
@@ -62,7 +62,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 					t.Errorf("connection %d: request %s, %v", number, pyRepr(value), err)
 					return
 				}
-				log.add(number, request)
+				recorded.add(number, request)
 				var reply any = pyTuple{"#RETURN", nil}
 				switch request[1] {
 				case "create":
@@ -99,8 +99,8 @@ func TestPythonWorkerRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer listener.Close()
-			var log pyRequestLog
-			go serveLikePython(t, listener, "hello world", []int64{2201, 9325}, &log)
+			var recorded pyRequestLog
+			go serveLikePython(t, listener, "hello world", []int64{2201, 9325}, &recorded)
 			_, port, _ := net.SplitHostPort(listener.Addr().String())
 			worker, _ := startPython(t, py, "python worker", "worker.py",
 				"--port", port, "--tries", "3", "--timeout", "0.25", "--work", "0")
@@ -135,9 +135,9 @@ func TestPythonWorkerRequests(t *testing.T) {
 				`8: "get" () {"timeout": 0.25}`,
 			}
 			wantAtExit := []string{`"decref" ("7f0000000001",) {}`, `"decref" ("7f0000000002",) {}`}
-			log.mu.Lock()
-			defer log.mu.Unlock()
-			got := log.requests
+			recorded.mu.Lock()
+			defer recorded.mu.Unlock()
+			got := recorded.requests
 			if len(got) != len(wantRequests)+len(wantAtExit) {
 				t.Fatalf("%d requests, want %d:\n%s", len(got), len(wantRequests)+len(wantAtExit), strings.Join(got, "\n"))
 			}
@@ -159,7 +159,7 @@ func TestPythonWorkerRequests(t *testing.T) {
 			if py.minor < 12 {
 				wantProtocol = peerPythonMD5
 			}
-			for i, p := range log.protocols {
+			for i, p := range recorded.protocols {
 				if p != wantProtocol {
 					t.Errorf("connection %d: the worker answered as %v, want %v", i+1, p, wantProtocol)
 				}
@@ -180,8 +180,8 @@ func TestPythonWorkerWrongKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer listener.Close()
-			var log pyRequestLog
-			go serveLikePython(t, listener, "hello world", nil, &log)
+			var recorded pyRequestLog
+			go serveLikePython(t, listener, "hello world", nil, &recorded)
 			_, port, _ := net.SplitHostPort(listener.Addr().String())
 			worker, _ := startPython(t, py, "python worker", "worker.py", "--port", port, "--authkey", "hello")
 			if exit := worker.wait(); exit != 1 {
@@ -195,10 +195,10 @@ func TestPythonWorkerWrongKey(t *testing.T) {
 			if !strings.HasPrefix(worker.stderr.String(), "Traceback") {
 				t.Errorf("worker's stderr:\n%s", worker.stderr)
 			}
-			log.mu.Lock()
-			defer log.mu.Unlock()
-			if len(log.requests) != 0 || len(log.protocols) != 1 || !log.protocols[0].isPython() {
-				t.Errorf("the master saw requests %q and protocols %v, want none and one Python", log.requests, log.protocols)
+			recorded.mu.Lock()
+			defer recorded.mu.Unlock()
+			if len(recorded.requests) != 0 || len(recorded.protocols) != 1 || !recorded.protocols[0].isPython() {
+				t.Errorf("the master saw requests %q and protocols %v, want none and one Python", recorded.requests, recorded.protocols)
 			}
 		})
 	}
