@@ -1,0 +1,344 @@
+// Section 分布式进程 from the worker's side when the master is the tutorial's
+// own task_master.py: what task_worker.py's QueueManager does in Python's
+// multiprocessing.managers, over pyconn.go's connections and pickle.go's
+// pickles.
+//
+// m.connect() sends 'dummy' over a first connection; each
+// m.get_task_queue() sends 'create' over another, and the master answers
+// with the queue's id; the first method call opens the connection every
+// later call goes over, with 'accept_connection'; and at exit each queue
+// gets a 'decref' over a connection of its own. Python's proxy adds an
+// 'incref' and a 'decref' of its own after each 'create', which cancel
+// out: they are left out here. Each request is a pickled
+// (id, method, args, kwds) and each reply ('#RETURN', value), or
+// ('#ERROR', exception), as ('#ERROR', _queue.Empty()) from a get that
+// timed out, or ('#TRACEBACK', text).
+//
+// pyQueueManager gives the listing in distributed.go the same queues as
+// RemoteQueueManager does, so the listing reads the same whichever
+// language the master speaks.
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// workerTaskQueue is the worker's end of the master's task queue, whichever
+// protocol the master speaks: remoteTaskQueue or pyTaskQueue.
+type workerTaskQueue interface {
+	Get(ctx context.Context, wait time.Duration) (Task, error)
+	GetBatch(ctx context.Context, most int, wait time.Duration) ([]Task, error)
+}
+
+// workerResultQueue is the worker's end of the master's result queue:
+// remoteResultQueue or pyResultQueue.
+type workerResultQueue interface {
+	Put(ctx context.Context, task Task, r string) error
+	PutBatch(ctx context.Context, results []Result) error
+}
+
+// workerQueueManager is task_worker.py's QueueManager once connected:
+// RemoteQueueManager, or pyQueueManager for a Python master.
+type workerQueueManager interface {
+	getTaskQueue() workerTaskQueue
+	getResultQueue() workerResultQueue
+	Close() error
+}
+
+// pyQueueManager is a worker's connection to a Python master's queues.
+type pyQueueManager struct {
+	addr     string
+	authkey  []byte
+	taskID   string        // the master's id for the task queue
+	resultID string        // and for the result queue
+	methods  *pyConn       // accept_connection's: every get and put goes over it
+	turn     chan struct{} // holds a token while no call uses methods: calls take turns
+	broken   error         // why methods is unusable; guarded by turn
+}
+
+// The names task_master.py registers its queues under.
+const (
+	pyTaskQueueName   = "get_task_queue"
+	pyResultQueueName = "get_result_queue"
+)
+
+// maxSquarable is the largest n whose n*n fits in an int64: a Python
+// master's tasks may be any int, and the worker must not square one wrong.
+const maxSquarable = 3037000499
+
+// dialPyQueueManager connects to a Python master at addr.
+func dialPyQueueManager(ctx context.Context, addr string, authkey []byte) (*pyQueueManager, error) {
+	conn, err := dialPyMaster(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	challenge, err := readPyMessage(conn, pyHandshakeLimit)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("cannot connect to %s: %w", addr, err)
+	}
+	return connectPyQueueManager(ctx, conn, challenge, addr, authkey)
+}
+
+// connectPyQueueManager is task_worker.py's m.connect() and its two
+// m.get_*_queue() calls. conn is the worker's first connection to the
+// master, with a deadline set for the handshake, whose first message, the
+// master's challenge, the caller has read (to tell that the master speaks
+// Python, with classifyChallenge). connectPyQueueManager closes conn.
+func connectPyQueueManager(ctx context.Context, conn net.Conn, challenge []byte, addr string, authkey []byte) (*pyQueueManager, error) {
+	defer conn.Close()
+	m := &pyQueueManager{addr: addr, authkey: authkey, turn: make(chan struct{}, 1)}
+	m.turn <- struct{}{}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	_, err := pyFinishClientHandshake(conn, authkey, challenge)
+	stop()
+	switch {
+	case ctx.Err() != nil:
+		return nil, errInterrupted
+	case errors.Is(err, errAuth):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("cannot connect to %s: %w", addr, err)
+	}
+
+	// m.connect(): a request that does nothing, to see the master answers.
+	first := &pyConn{conn: conn, maxMessage: pyMaxMessage}
+	if _, err := m.request(ctx, first, "dummy"); err != nil {
+		return nil, err
+	}
+	// m.get_task_queue(), m.get_result_queue(): the ids of the two queues.
+	if m.taskID, err = m.create(ctx, pyTaskQueueName, "get"); err != nil {
+		return nil, err
+	}
+	if m.resultID, err = m.create(ctx, pyResultQueueName, "put"); err != nil {
+		m.Close()
+		return nil, err
+	}
+	// The connection the queues' methods are called over.
+	if m.methods, err = m.dial(ctx); err == nil {
+		// Python names the connection after its process and thread.
+		_, err = m.request(ctx, m.methods, "accept_connection", "MainProcess")
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// create asks the master for the queue it registered as typeid, which must
+// have method, and returns its id.
+func (m *pyQueueManager) create(ctx context.Context, typeid, method string) (string, error) {
+	c, err := m.dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	reply, err := m.request(ctx, c, "create", typeid)
+	if err != nil {
+		return "", fmt.Errorf("the master has no %s: %w", typeid, err)
+	}
+	// (ident, exposed): the object's id, and the methods it may be called by.
+	created, _ := reply.(pyTuple)
+	if len(created) == 2 {
+		id, isString := created[0].(string)
+		exposed, _ := created[1].(pyTuple)
+		if isString && slices.Contains(exposed, any(method)) {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("the master's %s is not a queue: it answered %s", typeid, pyRepr(reply))
+}
+
+// decref tells the master this worker is done with the object id.
+// Python ignores a decref that fails, as the master may be gone: so does this.
+func (m *pyQueueManager) decref(ctx context.Context, id string) {
+	if c, err := m.dial(ctx); err == nil {
+		m.request(ctx, c, "decref", id)
+		c.Close()
+	}
+}
+
+// dial opens one more authenticated connection to the master.
+func (m *pyQueueManager) dial(ctx context.Context) (*pyConn, error) {
+	conn, err := dialPyMaster(ctx, m.addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := pyClientHandshake(conn, m.authkey); err != nil {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, errInterrupted
+		}
+		return nil, err
+	}
+	return &pyConn{conn: conn, maxMessage: pyMaxMessage}, nil
+}
+
+// dialPyMaster opens a TCP connection to the master, as connectQueueManager does.
+func dialPyMaster(ctx context.Context, addr string) (net.Conn, error) {
+	dialer := net.Dialer{Timeout: handshakeTimeout}
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	switch {
+	case err == nil:
+		return conn, nil
+	case ctx.Err() != nil:
+		return nil, errInterrupted
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return nil, fmt.Errorf("cannot connect to %s: connection refused (is the master running?)", addr)
+	}
+	return nil, fmt.Errorf("cannot connect to %s: %w", addr, unwrapSyscall(err))
+}
+
+// request makes a request of the master itself, not of a queue, over c,
+// and returns the value of its reply.
+func (m *pyQueueManager) request(ctx context.Context, c *pyConn, method string, args ...any) (any, error) {
+	reply, err := c.call(ctx, pyTuple{nil, method, pyTuple(args), pyDict{}}, answerTimeout)
+	if err != nil {
+		return nil, pyCallError(err, method, answerTimeout)
+	}
+	return pyReturned(reply)
+}
+
+// call calls a method of a queue over the methods connection, one call at
+// a time, as each of Python's threads does over its own connection.
+func (m *pyQueueManager) call(ctx context.Context, id, method string, args pyTuple, kwds pyDict, timeout time.Duration) (any, error) {
+	select {
+	case <-m.turn:
+	case <-ctx.Done():
+		return nil, errInterrupted
+	}
+	defer func() { m.turn <- struct{}{} }()
+	if m.broken != nil {
+		return nil, m.broken
+	}
+	reply, err := m.methods.call(ctx, pyTuple{id, method, args, kwds}, timeout)
+	if err != nil {
+		// The connection may be in the middle of a message: no call can use it.
+		m.methods.Close()
+		m.broken = pyCallError(err, method, timeout)
+		return nil, m.broken
+	}
+	return pyReturned(reply)
+}
+
+// pyCallError says why a call got no reply.
+func pyCallError(err error, method string, timeout time.Duration) error {
+	switch {
+	case errors.Is(err, errInterrupted):
+		return errInterrupted
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: no answer to %s within %v", errLost, method, timeout)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return errLost
+	case errors.Is(err, errPickle), errors.Is(err, errPyMessage):
+		return fmt.Errorf("the master's answer to %s: %w", method, err)
+	}
+	return fmt.Errorf("%w: %v", errLost, unwrapSyscall(err))
+}
+
+// pyReturned is the value of a ('#RETURN', value) reply; any other reply
+// is an error, errEmpty for ('#ERROR', _queue.Empty()).
+func pyReturned(reply any) (any, error) {
+	parts, _ := reply.(pyTuple)
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("the master answered %s, which is no reply", pyRepr(reply))
+	}
+	kind, _ := parts[0].(string)
+	switch value := parts[1]; kind {
+	case "#RETURN":
+		return value, nil
+	case "#ERROR":
+		if exception, ok := value.(pyException); ok && exception.Name == "Empty" {
+			return nil, errEmpty // queue.Empty, from the master's _queue or queue
+		}
+		return nil, fmt.Errorf("the master raised %s", pyRepr(value))
+	case "#TRACEBACK", "#UNSERIALIZABLE":
+		// A traceback's last line names the exception.
+		text, _ := value.(string)
+		text = strings.TrimSpace(text)
+		text = text[strings.LastIndexByte(text, '\n')+1:]
+		if shown := []rune(text); len(shown) > 200 {
+			text = string(shown[:200]) + "..."
+		}
+		return nil, fmt.Errorf("the master failed: %s", strings.ToValidUTF8(text, "?"))
+	}
+	return nil, fmt.Errorf("the master answered %s, which is no reply", pyRepr(reply))
+}
+
+func (m *pyQueueManager) getTaskQueue() workerTaskQueue     { return pyTaskQueue{m} }
+func (m *pyQueueManager) getResultQueue() workerResultQueue { return pyResultQueue{m} }
+
+// Close hangs up, and tells the master the worker is done with its queues,
+// as Python does at exit: in all, for at most handshakeTimeout.
+func (m *pyQueueManager) Close() error {
+	if m.methods != nil {
+		m.methods.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	for _, id := range []string{m.resultID, m.taskID} {
+		if id != "" {
+			m.decref(ctx, id)
+		}
+	}
+	return nil
+}
+
+type pyTaskQueue struct{ m *pyQueueManager }
+
+// Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
+// with errEmpty if none came.
+func (q pyTaskQueue) Get(ctx context.Context, wait time.Duration) (Task, error) {
+	value, err := q.m.call(ctx, q.m.taskID, "get", pyTuple{}, pyDict{{"timeout", wait.Seconds()}}, wait+answerTimeout)
+	if err != nil {
+		return Task{}, err
+	}
+	n, ok := value.(int64)
+	if !ok || n > maxSquarable || n < -maxSquarable {
+		return Task{}, fmt.Errorf("the master sent task %s: want an integer from %d to %d", pyRepr(value), -maxSquarable, maxSquarable)
+	}
+	return Task{N: int(n)}, nil
+}
+
+// GetBatch gets one task: a Python queue hands them out one at a time.
+func (q pyTaskQueue) GetBatch(ctx context.Context, _ int, wait time.Duration) ([]Task, error) {
+	task, err := q.Get(ctx, wait)
+	if err != nil {
+		return nil, err
+	}
+	return []Task{task}, nil
+}
+
+type pyResultQueue struct{ m *pyQueueManager }
+
+// Put sends the result r (Python: result.put(r)). A Python master keeps no
+// track of which worker holds which task, so task goes unused.
+func (q pyResultQueue) Put(ctx context.Context, _ Task, r string) error {
+	_, err := q.m.call(ctx, q.m.resultID, "put", pyTuple{r}, pyDict{}, answerTimeout)
+	return err
+}
+
+// PutBatch puts each result in turn.
+func (q pyResultQueue) PutBatch(ctx context.Context, results []Result) error {
+	for _, r := range results {
+		if err := q.Put(ctx, Task{}, r.Text); err != nil {
+			return err
+		}
+	}
+	return nil
+}

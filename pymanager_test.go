@@ -1,0 +1,358 @@
+// Tests of pymanager.go: a Go worker against a master of section 分布式进程
+// written in Python (testdata/python/master.py), under each Python, and
+// against a fake one that misbehaves.
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// pyWorkerListing is task_worker.py's loop, as taskWorker runs it, over a
+// workerQueueManager: what the worker will print once connectQueueManager
+// can return a pyQueueManager.
+func pyWorkerListing(ctx context.Context, out io.Writer, m workerQueueManager, tries int, getTimeout time.Duration) error {
+	task := m.getTaskQueue()
+	result := m.getResultQueue()
+	for range tries {
+		t, err := task.Get(ctx, getTimeout)
+		if errors.Is(err, errEmpty) {
+			fmt.Fprintln(out, "task queue is empty.")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "run task %d * %d...\n", t.N, t.N)
+		if err := result.Put(ctx, t, square(t.N)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(out, "worker exit.")
+	return nil
+}
+
+// startPyMaster starts testdata/python/master.py on a free port, with args,
+// and returns it, once it has put its tasks, with its address and stdin.
+func startPyMaster(t *testing.T, py python, args ...string) (*proc, string, io.WriteCloser) {
+	t.Helper()
+	master, stdin := startPython(t, py, "python master", "master.py", append([]string{"--port", "0"}, args...)...)
+	addr := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
+	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+	return master, addr, stdin
+}
+
+// runPyWorker connects to a Python master and runs the listing's loop.
+func runPyWorker(ctx context.Context, addr, authkey string, tries int, getTimeout time.Duration) (string, error) {
+	var out strings.Builder
+	fmt.Fprintln(&out, "Connect to server 127.0.0.1...")
+	m, err := dialPyQueueManager(ctx, addr, []byte(authkey))
+	if err != nil {
+		return out.String(), err
+	}
+	defer m.Close()
+	err = pyWorkerListing(ctx, &out, m, tries, getTimeout)
+	return out.String(), err
+}
+
+// The tutorial's run, with the master in Python and the worker in Go: each
+// task comes through in order, each result lands, and both print what the
+// tutorial shows.
+func TestPyMasterGoWorker(t *testing.T) {
+	t.Parallel()
+	for _, py := range pythonsForTest(t) {
+		t.Run(py.String(), func(t *testing.T) {
+			t.Parallel()
+			master, addr, _ := startPyMaster(t, py, "--seed", "1")
+			var out strings.Builder
+			fmt.Fprintln(&out, "Connect to server 127.0.0.1...")
+			m, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pyWorkerListing(t.Context(), &out, m, 10, time.Second); err != nil {
+				t.Fatalf("%v\nworker printed:\n%s", err, out.String())
+			}
+			m.Close()
+			if exit := master.wait(); exit != 0 {
+				t.Fatalf("master exited %d: %s", exit, master.stderr)
+			}
+			tasks := checkMasterOutput(t, master)
+			want := "Connect to server 127.0.0.1...\n"
+			for _, n := range tasks {
+				want += fmt.Sprintf("run task %d * %d...\n", n, n)
+			}
+			want += "worker exit.\n"
+			if diff := cmp.Diff(want, out.String()); diff != "" {
+				t.Errorf("worker (-want +got):\n%s", diff)
+			}
+			if len(tasks) != 10 {
+				t.Errorf("the master put %d tasks, want 10", len(tasks))
+			}
+			if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
+				t.Errorf("master's stderr:\n%s", got)
+			}
+		})
+	}
+}
+
+// A get that times out is Python's queue.Empty, which the worker prints as
+// task_worker.py does; and the master, which keeps going until told to
+// stop, then ends as usual.
+func TestPyMasterQueueEmpty(t *testing.T) {
+	t.Parallel()
+	for _, py := range pythonsForTest(t) {
+		t.Run(py.String(), func(t *testing.T) {
+			t.Parallel()
+			master, addr, stdin := startPyMaster(t, py, "--tasks", "2", "--hold")
+			got, err := runPyWorker(t.Context(), addr, "hello world", 4, 100*time.Millisecond)
+			if err != nil {
+				t.Fatalf("%v\nworker printed:\n%s", err, got)
+			}
+			tasks := ranTasks(got)
+			want := []string{"Connect to server 127.0.0.1..."}
+			for _, n := range tasks {
+				want = append(want, fmt.Sprintf("run task %d * %d...", n, n))
+			}
+			want = append(want, "task queue is empty.", "task queue is empty.", "worker exit.")
+			if diff := cmp.Diff(want, lines(got)); diff != "" || len(tasks) != 2 {
+				t.Errorf("worker ran %d tasks (-want +got):\n%s", len(tasks), diff)
+			}
+			stdin.Close() // the master may now shut down
+			if exit := master.wait(); exit != 0 {
+				t.Fatalf("master exited %d: %s", exit, master.stderr)
+			}
+			checkMasterOutput(t, master)
+		})
+	}
+}
+
+// ranTasks returns the tasks a worker's output says it ran.
+func ranTasks(out string) []int {
+	var tasks []int
+	for _, line := range lines(out) {
+		var n int
+		if _, err := fmt.Sscanf(line, "run task %d * ", &n); err == nil {
+			tasks = append(tasks, n)
+		}
+	}
+	return tasks
+}
+
+// A worker with the wrong key is turned away with one clear error, and the
+// master, none the worse, serves the next worker.
+func TestPyMasterWrongKey(t *testing.T) {
+	t.Parallel()
+	for _, py := range pythonsForTest(t) {
+		t.Run(py.String(), func(t *testing.T) {
+			t.Parallel()
+			master, addr, _ := startPyMaster(t, py, "--tasks", "1")
+			got, err := runPyWorker(t.Context(), addr, "hello", 10, time.Second)
+			const wantErr = "authentication failed: the master rejected our authkey"
+			if !errors.Is(err, errAuth) || err.Error() != wantErr || exitCode(err) != 1 {
+				t.Errorf("worker with a wrong key: %v (exit %d), want %q (exit 1)", err, exitCode(err), wantErr)
+			}
+			if got != "Connect to server 127.0.0.1...\n" {
+				t.Errorf("worker with a wrong key printed:\n%s", got)
+			}
+			if got, err := runPyWorker(t.Context(), addr, "hello world", 1, time.Second); err != nil {
+				t.Errorf("then a worker with the right key: %v\n%s", err, got)
+			}
+			if exit := master.wait(); exit != 0 {
+				t.Errorf("master exited %d: %s", exit, master.stderr)
+			}
+			checkMasterOutput(t, master)
+			if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
+				t.Errorf("master's stderr:\n%s", got)
+			}
+		})
+	}
+}
+
+// A master that goes away while the worker still has tries left: the
+// worker's next call ends with errLost, the error the listing reports.
+func TestPyMasterGoesAway(t *testing.T) {
+	t.Parallel()
+	for _, py := range pythonsForTest(t) {
+		t.Run(py.String(), func(t *testing.T) {
+			t.Parallel()
+			master, addr, stdin := startPyMaster(t, py, "--tasks", "1", "--hold")
+			worker := &proc{t: t, name: "go worker", stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
+			var workerErr error
+			go func() {
+				defer close(worker.exited)
+				var out string
+				out, workerErr = runPyWorker(context.Background(), addr, "hello world", 1000, 100*time.Millisecond)
+				worker.stdout.Write([]byte(out))
+			}()
+			// The worker has done the one task and is asking for more.
+			master.stdout.waitFor(t, master, regexp.MustCompile(`^Result: \d+ \* \d+ = \d+$`))
+			stdin.Close()
+			if exit := master.wait(); exit != 0 {
+				t.Errorf("master exited %d: %s", exit, master.stderr)
+			}
+			worker.wait()
+			t.Logf("worker: %v", workerErr)
+			if !errors.Is(workerErr, errLost) || exitCode(workerErr) != 1 {
+				t.Errorf("worker: %v (exit %d), want %v (exit 1)\nworker printed:\n%s", workerErr, exitCode(workerErr), errLost, worker.stdout)
+			}
+		})
+	}
+}
+
+// No master: one line that says so.
+func TestPyMasterNotThere(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	_, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
+	want := fmt.Sprintf("cannot connect to %s: connection refused (is the master running?)", addr)
+	if errString(err) != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+// Ctrl-C during a long get ends it at once.
+func TestPyMasterGetInterrupted(t *testing.T) {
+	t.Parallel()
+	py := pythonsForTest(t)[0]
+	_, addr, _ := startPyMaster(t, py, "--tasks", "0", "--hold")
+	m, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond) // Ctrl-C
+	defer cancel()
+	start := time.Now()
+	_, err = m.getTaskQueue().Get(ctx, maxWait)
+	if err != errInterrupted {
+		t.Errorf("got %v, want %v", err, errInterrupted)
+	}
+	if waited := time.Since(start); waited > maxWait/2 {
+		t.Errorf("a get interrupted after 100ms returned after %v", waited)
+	}
+}
+
+// fakePyManager serves as a Python 3.12 master does, as far as pyQueueManager
+// goes, except that get answers with the pickles in gets, in turn. It
+// returns the address it listens on.
+func fakePyManager(t *testing.T, authkey string, gets [][]byte) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { listener.Close() })
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(testTimeout))
+				if fakePyHandshake(conn, []byte(authkey)) != nil {
+					return
+				}
+				for {
+					message, err := readPyMessage(conn, pyMaxMessage)
+					if err != nil {
+						return
+					}
+					request, _ := decodePickle(message)
+					reply, _ := encodePickle(pyTuple{"#RETURN", nil})
+					switch method := request.(pyTuple)[1]; method {
+					case "create":
+						reply, _ = encodePickle(pyTuple{"#RETURN", pyTuple{"7f00", pyTuple{"get", "put"}}})
+					case "get":
+						reply, gets = gets[0], gets[1:]
+					}
+					if writePyMessage(conn, reply) != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return listener.Addr().String()
+}
+
+// fakePyHandshake is a Python 3.12 master's handshake.
+func fakePyHandshake(conn net.Conn, authkey []byte) error {
+	challenge := append([]byte("{sha256}"), make([]byte, pyChallengeSize)...)
+	rand.Read(challenge[8:])
+	writePyMessage(conn, append([]byte("#CHALLENGE#"), challenge...))
+	answer, err := readPyMessage(conn, pyHandshakeLimit)
+	if err != nil {
+		return err
+	}
+	if _, valid, err := pyCheckAnswer(authkey, challenge, answer); err != nil || !valid {
+		writePyMessage(conn, pyFailure)
+		return errAuth
+	}
+	writePyMessage(conn, pyWelcome)
+	return pyAnswerChallenge(conn, authkey, "worker")
+}
+
+// A master that sends what no Python master would: each is a clean error
+// for the worker, and a reply the worker could not read ends the connection.
+func TestPyMasterMisbehaves(t *testing.T) {
+	t.Parallel()
+	pickled := func(v any) []byte {
+		b, err := encodePickle(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		reply   []byte
+		wantErr string
+		broken  bool // no call after it can succeed
+	}{
+		{"a str for a task", pickled(pyTuple{"#RETURN", "7"}),
+			`the master sent task "7": want an integer from -3037000499 to 3037000499`, false},
+		{"a task too large to square", pickled(pyTuple{"#RETURN", int64(3037000500)}),
+			"the master sent task 3037000500: want an integer from -3037000499 to 3037000499", false},
+		{"an exception", pickled(pyTuple{"#ERROR", pyException{"builtins", "RuntimeError", pyTuple{"boom"}}}),
+			`the master raised RuntimeError("boom")`, false},
+		{"a traceback", pickled(pyTuple{"#TRACEBACK", "Traceback (most recent call last):\n  File...\nKeyError: '7f00'\n"}),
+			"the master failed: KeyError: '7f00'", false},
+		{"no reply", pickled(pyTuple{"#RETURN"}), `the master answered ("#RETURN",), which is no reply`, false},
+		{"a call of os.system", []byte("\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c\x04true\x85R."),
+			`the master's answer to get: pickle: at byte 17: refusing to name "posix"."system": only a few exception classes may appear`, true},
+		{"an oversized reply", []byte(strings.Repeat("x", pyMaxMessage+1)),
+			"the master's answer to get: message too long: a message of 65537 bytes (at most 65536)", true},
+	} {
+		addr := fakePyManager(t, "hello world", [][]byte{tc.reply, pickled(pyTuple{"#RETURN", int64(5)})})
+		m, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_, err = m.getTaskQueue().Get(t.Context(), time.Second)
+		if errString(err) != tc.wantErr {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.wantErr)
+		}
+		task, err := m.getTaskQueue().Get(t.Context(), time.Second)
+		switch {
+		case tc.broken && errString(err) != tc.wantErr:
+			t.Errorf("%s: the next get: %v, want the same error", tc.name, err)
+		case !tc.broken && (err != nil || task.N != 5):
+			t.Errorf("%s: the next get: %v, %v, want task 5", tc.name, task, err)
+		}
+		m.Close()
+	}
+}
