@@ -97,8 +97,9 @@ func (m *QueueManager) crowdOutLocked() bool {
 }
 
 // admitted ends conn's handshake, whose error was err, and says why conn is
-// turned away, or "" if it is now a worker.
-func (m *QueueManager) admitted(conn net.Conn, err error) (turnedAwayBecause string) {
+// turned away, or "" if it is now a worker. A wrong key is counted by the
+// protocol the peer spoke.
+func (m *QueueManager) admitted(conn net.Conn, protocol peerProtocol, err error) (turnedAwayBecause string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wasCrowdedOut := m.crowdedOut[conn]
@@ -118,7 +119,7 @@ func (m *QueueManager) admitted(conn net.Conn, err error) (turnedAwayBecause str
 		m.workers[conn] = struct{}{}
 		return ""
 	case errors.Is(err, errAuth):
-		return "wrong key"
+		return fmt.Sprintf("wrong key, %v", protocol)
 	case errors.As(err, &timeout) && timeout.Timeout():
 		return "silent"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):

@@ -69,7 +69,7 @@ func bareRoundTrips(b *testing.B, n int) time.Duration {
 // with the worker function given; an op is one task.
 func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, io.Writer, workerConfig) error, cfg workerConfig) {
 	queue := newLeasedQueue(b.N, nil, nil)
-	manager := newQueueManager(queue, []byte("hello world"), time.Minute, io.Discard)
+	manager := newQueueManager(queue, []byte("hello world"), time.Minute, time.Minute, io.Discard)
 	if err := manager.start("127.0.0.1:0"); err != nil {
 		b.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	queue := newLeasedQueue(cfg.tasks, result, stderr)
 
 	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码:
-	manager := newQueueManager(queue, cfg.authkey, cfg.lease, stderr)
+	manager := newQueueManager(queue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
 
 	// 启动Queue:
 	if err := manager.start(cfg.addr); err != nil {

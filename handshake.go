@@ -8,9 +8,12 @@
 // without the key learns nothing from the master. The two directions sign
 // different labels, so a worker's answer can never serve as a master's.
 //
-// Every message is small and length-prefixed, and no length field can make
-// either side read more than maxMessage bytes. The handshake authenticates;
-// it does not encrypt.
+// The master's challenge is one that Python's workers answer too (pyconn.go
+// has their side of it), and the form of the answer tells the master which
+// protocol the worker speaks; a worker tells a Python master from a Go one
+// by its challenge. Every message is small and length-prefixed, and no
+// length field can make either side read more than maxMessage bytes. The
+// handshake authenticates; it does not encrypt.
 
 package main
 
@@ -39,17 +42,51 @@ var (
 var errAuth = errors.New("authentication failed")
 
 // serverHandshake is the master's side: deliver a challenge, then answer
-// one. Its challenge comes from random: crypto/rand.Reader, but for tests.
-func serverHandshake(conn io.ReadWriter, authkey []byte, random io.Reader) error {
-	if err := deliverChallenge(conn, authkey, "worker", random); err != nil {
-		return err
+// one. It says which protocol the worker speaks. Its challenge comes from
+// random: crypto/rand.Reader, but for tests.
+func serverHandshake(conn io.ReadWriter, authkey []byte, random io.Reader) (peerProtocol, error) {
+	challenge, err := masterChallenge(random)
+	if err != nil {
+		return 0, err
 	}
-	return answerChallenge(conn, authkey, "master", "worker")
+	if err := writeMessage(conn, append(bytes.Clone(challengeTag), challenge...)); err != nil {
+		return 0, err
+	}
+	answer, err := readMessage(conn)
+	if err != nil {
+		return 0, err
+	}
+	protocol, err := classifyAnswer(answer)
+	switch {
+	case err != nil:
+		writeMessage(conn, failure)
+		return 0, err
+	case protocol.isPython():
+		return pyFinishServerHandshake(conn, authkey, challenge, answer)
+	case !hmac.Equal(answer, sign(authkey, "worker", challenge)):
+		writeMessage(conn, failure) // best effort: the peer learns why we hang up
+		return protocol, fmt.Errorf("%w: the worker did not prove it knows the authkey", errAuth)
+	}
+	if err := writeMessage(conn, welcome); err != nil {
+		return protocol, err
+	}
+	return protocol, answerChallenge(conn, authkey, "master", "worker")
 }
 
-// clientHandshake is the worker's side: answer a challenge, then deliver one.
+// clientHandshake is the worker's side with a Go master: answer a
+// challenge, then deliver one.
 func clientHandshake(conn io.ReadWriter, authkey []byte, random io.Reader) error {
-	if err := answerChallenge(conn, authkey, "worker", "master"); err != nil {
+	message, err := readMessage(conn)
+	if err != nil {
+		return err
+	}
+	return finishClientHandshake(conn, authkey, message, random)
+}
+
+// finishClientHandshake is the worker's side once it has read the master's
+// challenge, message, and found that the master speaks Go (classifyChallenge).
+func finishClientHandshake(conn io.ReadWriter, authkey, message []byte, random io.Reader) error {
+	if err := answer(conn, authkey, "worker", "master", message); err != nil {
 		return err
 	}
 	return deliverChallenge(conn, authkey, "master", random)
@@ -76,14 +113,21 @@ func deliverChallenge(conn io.ReadWriter, authkey []byte, peer string, random io
 	return writeMessage(conn, welcome)
 }
 
-// answerChallenge signs the peer's challenge, as self, and reads the verdict.
+// answerChallenge reads the peer's challenge and answers it.
 func answerChallenge(conn io.ReadWriter, authkey []byte, self, peer string) error {
 	message, err := readMessage(conn)
 	if err != nil {
 		return err
 	}
+	return answer(conn, authkey, self, peer, message)
+}
+
+// answer signs the peer's challenge, message, as self, and reads the
+// verdict. A challenge is 32 random bytes, or a master's, which Python's
+// workers answer too, "{sha256}" and 32 random bytes; either is signed whole.
+func answer(conn io.ReadWriter, authkey []byte, self, peer string, message []byte) error {
 	challenge, ok := bytes.CutPrefix(message, challengeTag)
-	if !ok || len(challenge) != challengeSize {
+	if random, _ := bytes.CutPrefix(challenge, pySHA256Tag); !ok || len(random) != challengeSize {
 		return fmt.Errorf("handshake: expected a challenge, got %d bytes of something else", len(message))
 	}
 	if err := writeMessage(conn, sign(authkey, self, challenge)); err != nil {

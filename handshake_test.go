@@ -4,9 +4,12 @@ package main
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 )
@@ -19,7 +22,8 @@ func handshake(masterKey, workerKey string) (masterErr, workerErr error) {
 	worker.SetDeadline(deadline)
 	errs := make(chan error, 1)
 	go func() {
-		errs <- serverHandshake(master, []byte(masterKey), rand.Reader)
+		_, err := serverHandshake(master, []byte(masterKey), rand.Reader)
+		errs <- err
 		master.Close()
 	}()
 	workerErr = clientHandshake(worker, []byte(workerKey), rand.Reader)
@@ -117,7 +121,11 @@ func TestHandshakeBoundsReads(t *testing.T) {
 		{"empty", nil, "handshake: EOF", 0},
 	} {
 		for side, handshake := range map[string]func(io.ReadWriter, []byte, io.Reader) error{
-			"master": serverHandshake, "worker": clientHandshake,
+			"master": func(conn io.ReadWriter, key []byte, random io.Reader) error {
+				_, err := serverHandshake(conn, key, random)
+				return err
+			},
+			"worker": clientHandshake,
 		} {
 			peer := peerSending(tc.sent)
 			err := handshake(peer, []byte("hello world"), rand.Reader)
@@ -155,32 +163,41 @@ func message(sent []byte, i int) []byte {
 }
 
 // The master's side of the handshake lets in only a peer whose first
-// message signs the master's challenge with the key, never panics, and never
-// reads more than its three messages of at most maxMessage. The seeds, which
-// run in every go test, reach the second step, where the worker challenges
-// the master.
+// message signs the master's challenge with the key, as a Go worker, a
+// Python 3.11 or a Python 3.12+ one does; it never panics, and never reads
+// more than three messages of at most Python's handshake limit. The seeds,
+// which run in every go test, reach the second step, where the worker
+// challenges the master.
 func FuzzServerHandshake(f *testing.F) {
 	key := []byte("hello world")
-	answer := sign(key, "worker", make([]byte, challengeSize))
-	workerChallenge := append(bytes.Clone(challengeTag), make([]byte, challengeSize)...)
+	challenge := append(bytes.Clone(pySHA256Tag), make([]byte, challengeSize)...) // from zeroChallenge
+	answers := [][]byte{
+		sign(key, "worker", challenge),
+		pyMAC(md5.New, key, challenge),
+		append(bytes.Clone(pySHA256Tag), pyMAC(sha256.New, key, challenge)...),
+	}
+	goChallenge := append(bytes.Clone(challengeTag), make([]byte, challengeSize)...)
+	pyChallenge := append(append(bytes.Clone(challengeTag), pySHA256Tag...), make([]byte, pyChallengeSize)...)
 	f.Add([]byte{})
 	f.Add(frames(make([]byte, sha256Size)))
-	f.Add(frames(answer))
-	f.Add(frames(answer, workerChallenge))
-	f.Add(frames(answer, workerChallenge, welcome))
-	f.Add(frames(answer, workerChallenge, failure))
-	f.Add(frames(answer, challengeTag, welcome))
+	for _, answer := range answers {
+		f.Add(frames(answer))
+		f.Add(frames(answer, goChallenge, welcome))
+		f.Add(frames(answer, pyChallenge, welcome))
+		f.Add(frames(answer, goChallenge, failure))
+		f.Add(frames(answer, challengeTag, welcome))
+	}
 	f.Add(frames(failure))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 64})
 	f.Fuzz(func(t *testing.T, sent []byte) {
 		peer := peerSending(sent)
-		err := serverHandshake(peer, key, zeroChallenge())
-		if err == nil && !bytes.Equal(message(sent, 0), answer) {
+		_, err := serverHandshake(peer, key, zeroChallenge())
+		if err == nil && !slices.ContainsFunc(answers, func(a []byte) bool { return bytes.Equal(message(sent, 0), a) }) {
 			t.Fatalf("authenticated a peer that did not sign the challenge: %x", sent)
 		}
-		if limit := 3 * (4 + maxMessage); peer.read > limit {
-			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, maxMessage)
+		if limit := 3 * (4 + pyHandshakeLimit); peer.read > limit {
+			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, pyHandshakeLimit)
 		}
 	})
 }
@@ -190,9 +207,10 @@ func FuzzServerHandshake(f *testing.F) {
 // than three messages of at most maxMessage.
 func FuzzClientHandshake(f *testing.F) {
 	key := []byte("hello world")
-	masterChallenge := append(bytes.Clone(challengeTag), make([]byte, challengeSize)...)
+	masterChallenge := append(append(bytes.Clone(challengeTag), pySHA256Tag...), make([]byte, challengeSize)...)
 	answer := sign(key, "master", make([]byte, challengeSize))
 	f.Add([]byte{})
+	f.Add(frames(append(bytes.Clone(challengeTag), make([]byte, challengeSize)...), welcome, answer))
 	f.Add(frames(masterChallenge))
 	f.Add(frames(masterChallenge, welcome))
 	f.Add(frames(masterChallenge, welcome, answer))

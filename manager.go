@@ -103,7 +103,8 @@ func (r *ResultQueue) Put(results []Result, _ *struct{}) error {
 type QueueManager struct {
 	queue      *leasedQueue
 	authkey    []byte
-	leaseFor   time.Duration // how long a worker's lease lasts unrenewed
+	leaseFor       time.Duration // how long a Go worker's lease lasts unrenewed
+	pythonLeaseFor time.Duration // how long a Python worker's lease lasts: it cannot renew
 	stderr     io.Writer     // hears of the peers turned away and the results refused
 	turnedAway *throttledLog
 	refused    *throttledLog
@@ -119,8 +120,11 @@ type QueueManager struct {
 	stopping    bool                  // shutdown has begun
 }
 
-func newQueueManager(queue *leasedQueue, authkey []byte, leaseFor time.Duration, stderr io.Writer) *QueueManager {
-	return &QueueManager{queue: queue, authkey: authkey, leaseFor: leaseFor, stderr: stderr,
+// newQueueManager serves queue to the workers that know authkey. A Go
+// worker's lease lasts leaseFor unrenewed; a Python worker, which cannot
+// renew, has pythonLeaseFor.
+func newQueueManager(queue *leasedQueue, authkey []byte, leaseFor, pythonLeaseFor time.Duration, stderr io.Writer) *QueueManager {
+	return &QueueManager{queue: queue, authkey: authkey, leaseFor: leaseFor, pythonLeaseFor: pythonLeaseFor, stderr: stderr,
 		turnedAway: newThrottledLog(stderr, "rejected", "turned away %d more peer%s"),
 		refused:    newThrottledLog(stderr, "refused", "refused %d more result%s"),
 		served:     make(chan struct{}), crowdedOut: map[net.Conn]bool{}, workers: map[net.Conn]struct{}{}}
@@ -145,8 +149,8 @@ func (m *QueueManager) start(addr string) error {
 func (m *QueueManager) handle(conn net.Conn) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	err := serverHandshake(conn, m.authkey, rand.Reader)
-	switch why := m.admitted(conn, err); why {
+	protocol, err := serverHandshake(conn, m.authkey, rand.Reader)
+	switch why := m.admitted(conn, protocol, err); why {
 	case "":
 	case shuttingDown: // not worth a line: the master is done
 		return
@@ -159,6 +163,10 @@ func (m *QueueManager) handle(conn net.Conn) {
 	}
 	defer m.dismiss(conn)
 	conn.SetDeadline(time.Time{})
+	if protocol.isPython() {
+		m.servePython(conn)
+		return
+	}
 
 	worker := newHolder(conn.RemoteAddr().String(), m.leaseFor)
 	codec := newServerCodec(conn, func(err error) {

@@ -5,9 +5,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/rpc"
 	"os"
 	"regexp"
@@ -28,7 +30,23 @@ func connectAs(t *testing.T, addr string) *RemoteQueueManager {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return m
+	return m.(*RemoteQueueManager)
+}
+
+// dialMaster connects to a Go master and proves the key, and gives the
+// test the bare connection, to send what no worker would.
+func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, error) {
+	conn, err := dialTCP(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := clientHandshake(conn, authkey, rand.Reader); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, nil
 }
 
 // putRaw puts results and returns the master's own answer: PutBatch would

@@ -48,15 +48,10 @@ const (
 	pyMaxMessage       = 64 << 10 // "每个任务的描述数据量要尽量小": no request or reply here is near it
 	pyChallengeSize    = 40       // random bytes in a Python 3.12+ challenge, and in ours to a Python master
 	pyMD5ChallengeSize = 20       // random bytes in a Python 3.11 challenge
-	goChallengeSize    = 32       // random bytes in a challenge from handshake.go
 )
 
-var (
-	pyChallengeTag = []byte("#CHALLENGE#")
-	pySHA256Tag    = []byte("{sha256}")
-	pyWelcome      = []byte("#WELCOME#")
-	pyFailure      = []byte("#FAILURE#")
-)
+// pySHA256Tag names the digest of a Python 3.12+ challenge and answer.
+var pySHA256Tag = []byte("{sha256}")
 
 // peerProtocol is the protocol a peer speaks, as its handshake shows.
 type peerProtocol int
@@ -90,7 +85,7 @@ func (p peerProtocol) isPython() bool { return p == peerPythonMD5 || p == peerPy
 //	Go:                {sha256} and 32 random bytes (masterChallenge), or
 //	                   32 random bytes (handshake.go as it is)
 func classifyChallenge(message []byte) (peerProtocol, error) {
-	challenge, ok := bytes.CutPrefix(message, pyChallengeTag)
+	challenge, ok := bytes.CutPrefix(message, challengeTag)
 	if !ok {
 		return 0, fmt.Errorf("handshake: expected a challenge, got %d bytes of something else", len(message))
 	}
@@ -100,7 +95,7 @@ func classifyChallenge(message []byte) (peerProtocol, error) {
 		return peerPythonMD5, nil
 	case modern && len(random) == pyChallengeSize:
 		return peerPythonSHA256, nil
-	case len(random) == goChallengeSize:
+	case len(random) == challengeSize:
 		return peerGo, nil
 	}
 	return 0, fmt.Errorf("handshake: a challenge of %d bytes is neither Python's nor ours", len(challenge))
@@ -125,30 +120,17 @@ func classifyAnswer(answer []byte) (peerProtocol, error) {
 }
 
 // masterChallenge makes the challenge, after "#CHALLENGE#", that a Go
-// master can deliver to a worker of either kind: "{sha256}" and 32 random
-// bytes. Python up to 3.11 answers it with HMAC-MD5 and 3.12+ with
+// master can deliver to a worker of either kind: "{sha256}" and 32 bytes
+// from random. Python up to 3.11 answers it with HMAC-MD5 and 3.12+ with
 // "{sha256}" and HMAC-SHA256, both over all of it; a Go worker signs all of
 // it with handshake.go's sign; and a Go worker tells it from a Python
 // master's by its length (classifyChallenge).
-func masterChallenge() []byte {
-	random := make([]byte, goChallengeSize)
-	rand.Read(random) // crypto/rand.Read never fails
-	return append(bytes.Clone(pySHA256Tag), random...)
-}
-
-// pyServerHandshake is a master's side of the handshake with a Python
-// worker: deliver masterChallenge, check the answer, answer the worker's
-// challenge. It reports which Python the worker is.
-func pyServerHandshake(conn io.ReadWriter, authkey []byte) (peerProtocol, error) {
-	challenge := masterChallenge()
-	if err := writePyMessage(conn, append(bytes.Clone(pyChallengeTag), challenge...)); err != nil {
-		return 0, err
+func masterChallenge(random io.Reader) ([]byte, error) {
+	challenge := append(bytes.Clone(pySHA256Tag), make([]byte, challengeSize)...)
+	if _, err := io.ReadFull(random, challenge[len(pySHA256Tag):]); err != nil {
+		return nil, fmt.Errorf("handshake: no challenge: %w", err)
 	}
-	answer, err := readPyMessage(conn, pyHandshakeLimit)
-	if err != nil {
-		return 0, err
-	}
-	return pyFinishServerHandshake(conn, authkey, challenge, answer)
+	return challenge, nil
 }
 
 // pyFinishServerHandshake is the rest of a master's side, once it has read
@@ -157,7 +139,7 @@ func pyServerHandshake(conn io.ReadWriter, authkey []byte) (peerProtocol, error)
 func pyFinishServerHandshake(conn io.ReadWriter, authkey, challenge, answer []byte) (peerProtocol, error) {
 	protocol, valid, err := pyCheckAnswer(authkey, challenge, answer)
 	if err != nil || !valid {
-		writePyMessage(conn, pyFailure) // best effort: the worker learns why we hang up
+		writePyMessage(conn, failure) // best effort: the worker learns why we hang up
 	}
 	if err != nil {
 		return protocol, err
@@ -165,7 +147,7 @@ func pyFinishServerHandshake(conn io.ReadWriter, authkey, challenge, answer []by
 	if !valid {
 		return protocol, fmt.Errorf("%w: the worker (%v) did not prove it knows the authkey", errAuth, protocol)
 	}
-	if err := writePyMessage(conn, pyWelcome); err != nil {
+	if err := writePyMessage(conn, welcome); err != nil {
 		return protocol, err
 	}
 	return protocol, pyAnswerChallenge(conn, authkey, "worker")
@@ -192,14 +174,14 @@ func pyFinishClientHandshake(conn io.ReadWriter, authkey, message []byte) (peerP
 	if !protocol.isPython() {
 		return protocol, errors.New("handshake: the master speaks Go, not Python")
 	}
-	if err := pyAnswer(conn, authkey, message[len(pyChallengeTag):], "master"); err != nil {
+	if err := pyAnswer(conn, authkey, message[len(challengeTag):], "master"); err != nil {
 		return protocol, err
 	}
 	// A 3.12+ master answers our challenge with HMAC-SHA256; one up to 3.11,
 	// with HMAC-MD5, whatever we send.
 	challenge := append(bytes.Clone(pySHA256Tag), make([]byte, pyChallengeSize)...)
 	rand.Read(challenge[len(pySHA256Tag):])
-	if err := writePyMessage(conn, append(bytes.Clone(pyChallengeTag), challenge...)); err != nil {
+	if err := writePyMessage(conn, append(bytes.Clone(challengeTag), challenge...)); err != nil {
 		return protocol, err
 	}
 	answer, err := readPyMessage(conn, pyHandshakeLimit)
@@ -208,7 +190,7 @@ func pyFinishClientHandshake(conn io.ReadWriter, authkey, message []byte) (peerP
 	}
 	answered, valid, err := pyCheckAnswer(authkey, challenge, answer)
 	if err != nil || !valid || answered != protocol {
-		writePyMessage(conn, pyFailure)
+		writePyMessage(conn, failure)
 	}
 	switch {
 	case err != nil:
@@ -218,7 +200,7 @@ func pyFinishClientHandshake(conn io.ReadWriter, authkey, message []byte) (peerP
 	case !valid:
 		return protocol, fmt.Errorf("%w: the master did not prove it knows the authkey", errAuth)
 	}
-	return protocol, writePyMessage(conn, pyWelcome)
+	return protocol, writePyMessage(conn, welcome)
 }
 
 // pyAnswerChallenge reads a Python peer's challenge, answers it and reads
@@ -228,7 +210,7 @@ func pyAnswerChallenge(conn io.ReadWriter, authkey []byte, peer string) error {
 	if err != nil {
 		return err
 	}
-	challenge, ok := bytes.CutPrefix(message, pyChallengeTag)
+	challenge, ok := bytes.CutPrefix(message, challengeTag)
 	if !ok {
 		return fmt.Errorf("handshake: expected a challenge, got %d bytes of something else", len(message))
 	}
@@ -253,7 +235,7 @@ func pyAnswer(conn io.ReadWriter, authkey, challenge []byte, peer string) error 
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(verdict, pyWelcome) {
+	if !bytes.Equal(verdict, welcome) {
 		return fmt.Errorf("%w: the %s rejected our authkey", errAuth, peer)
 	}
 	return nil
@@ -347,7 +329,7 @@ func (c *pyConn) call(ctx context.Context, request any, timeout time.Duration) (
 	defer stop()
 	reply, err := c.exchange(message)
 	if ctx.Err() != nil {
-		return nil, errInterrupted
+		return nil, stopped(ctx)
 	}
 	return reply, err
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -48,7 +49,7 @@ func TestClassifyChallenge(t *testing.T) {
 	}{
 		{"Python 3.11", unhex(python311Challenge), peerPythonMD5, ""},
 		{"Python 3.12", unhex(python312Challenge), peerPythonSHA256, ""},
-		{"Go master, shared form", append([]byte("#CHALLENGE#"), masterChallenge()...), peerGo, ""},
+		{"Go master, shared form", append([]byte("#CHALLENGE#"), aMasterChallenge()...), peerGo, ""},
 		{"Go master, handshake.go", append([]byte("#CHALLENGE#"), make([]byte, 32)...), peerGo, ""},
 		{"not a challenge", []byte("#WELCOME#"), 0, "handshake: expected a challenge, got 9 bytes of something else"},
 		{"sha384", append([]byte("#CHALLENGE#{sha384}"), make([]byte, 40)...), 0,
@@ -65,7 +66,7 @@ func TestClassifyChallenge(t *testing.T) {
 
 func TestClassifyAnswer(t *testing.T) {
 	t.Parallel()
-	challenge := masterChallenge()
+	challenge := aMasterChallenge()
 	key := []byte("hello world")
 	for _, tc := range []struct {
 		name      string
@@ -124,7 +125,7 @@ func pyHandshakeAsMaster(t *testing.T, py python, pythonKey string, want peerPro
 	conn := accept(t, listener, worker)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(testTimeout))
-	got, err := pyServerHandshake(conn, []byte("hello world"))
+	got, err := serverHandshake(conn, []byte("hello world"), rand.Reader)
 	if got != want {
 		t.Errorf("the master found the worker speaks %v, want %v", got, want)
 	}
@@ -233,12 +234,12 @@ func fakePyMaster(challenge []byte, answer func(challenge []byte) []byte) net.Co
 		defer master.Close()
 		writePyMessage(master, challenge)
 		readPyMessage(master, pyHandshakeLimit)
-		writePyMessage(master, pyWelcome)
+		writePyMessage(master, welcome)
 		theirs, err := readPyMessage(master, pyHandshakeLimit)
 		if err != nil {
 			return
 		}
-		writePyMessage(master, answer(bytes.TrimPrefix(theirs, pyChallengeTag)))
+		writePyMessage(master, answer(bytes.TrimPrefix(theirs, challengeTag)))
 		readPyMessage(master, pyHandshakeLimit) // the verdict
 	}()
 	return worker
@@ -284,7 +285,7 @@ func TestPyHandshakeWorkerChecksMaster(t *testing.T) {
 func TestPyCheckAnswer(t *testing.T) {
 	t.Parallel()
 	key := []byte("hello world")
-	challenge := masterChallenge()
+	challenge := aMasterChallenge()
 	for _, tc := range []struct {
 		name   string
 		answer []byte
@@ -417,4 +418,13 @@ func orNil(want string) string {
 		return "<nil>"
 	}
 	return want
+}
+
+// aMasterChallenge is a challenge as the Go master delivers it.
+func aMasterChallenge() []byte {
+	challenge, err := masterChallenge(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return challenge
 }

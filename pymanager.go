@@ -29,7 +29,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -76,21 +75,6 @@ const (
 // master's tasks may be any int, and the worker must not square one wrong.
 const maxSquarable = 3037000499
 
-// dialPyQueueManager connects to a Python master at addr.
-func dialPyQueueManager(ctx context.Context, addr string, authkey []byte) (*pyQueueManager, error) {
-	conn, err := dialPyMaster(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	challenge, err := readPyMessage(conn, pyHandshakeLimit)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("cannot connect to %s: %w", addr, err)
-	}
-	return connectPyQueueManager(ctx, conn, challenge, addr, authkey)
-}
-
 // connectPyQueueManager is task_worker.py's m.connect() and its two
 // m.get_*_queue() calls. conn is the worker's first connection to the
 // master, with a deadline set for the handshake, whose first message, the
@@ -105,7 +89,7 @@ func connectPyQueueManager(ctx context.Context, conn net.Conn, challenge []byte,
 	stop()
 	switch {
 	case ctx.Err() != nil:
-		return nil, errInterrupted
+		return nil, stopped(ctx)
 	case errors.Is(err, errAuth):
 		return nil, err
 	case err != nil:
@@ -172,7 +156,7 @@ func (m *pyQueueManager) decref(ctx context.Context, id string) {
 
 // dial opens one more authenticated connection to the master.
 func (m *pyQueueManager) dial(ctx context.Context) (*pyConn, error) {
-	conn, err := dialPyMaster(ctx, m.addr)
+	conn, err := dialTCP(ctx, m.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -182,26 +166,11 @@ func (m *pyQueueManager) dial(ctx context.Context) (*pyConn, error) {
 	if _, err := pyClientHandshake(conn, m.authkey); err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
-			return nil, errInterrupted
+			return nil, stopped(ctx)
 		}
 		return nil, err
 	}
 	return &pyConn{conn: conn, maxMessage: pyMaxMessage}, nil
-}
-
-// dialPyMaster opens a TCP connection to the master, as connectQueueManager does.
-func dialPyMaster(ctx context.Context, addr string) (net.Conn, error) {
-	dialer := net.Dialer{Timeout: handshakeTimeout}
-	conn, err := dialer.DialContext(ctx, "tcp", addr)
-	switch {
-	case err == nil:
-		return conn, nil
-	case ctx.Err() != nil:
-		return nil, errInterrupted
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return nil, fmt.Errorf("cannot connect to %s: connection refused (is the master running?)", addr)
-	}
-	return nil, fmt.Errorf("cannot connect to %s: %w", addr, unwrapSyscall(err))
 }
 
 // request makes a request of the master itself, not of a queue, over c,
@@ -220,7 +189,7 @@ func (m *pyQueueManager) call(ctx context.Context, id, method string, args pyTup
 	select {
 	case <-m.turn:
 	case <-ctx.Done():
-		return nil, errInterrupted
+		return nil, stopped(ctx)
 	}
 	defer func() { m.turn <- struct{}{} }()
 	if m.broken != nil {
@@ -240,15 +209,15 @@ func (m *pyQueueManager) call(ctx context.Context, id, method string, args pyTup
 func pyCallError(err error, method string, timeout time.Duration) error {
 	switch {
 	case errors.Is(err, errInterrupted):
-		return errInterrupted
+		return err // which signal it was
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: no answer to %s within %v", errLost, method, timeout)
+		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		return errLost
+		return errMasterGone
 	case errors.Is(err, errPickle), errors.Is(err, errPyMessage):
 		return fmt.Errorf("the master's answer to %s: %w", method, err)
 	}
-	return fmt.Errorf("%w: %v", errLost, unwrapSyscall(err))
+	return fmt.Errorf("%w: %v", errMasterGone, unwrapSyscall(err))
 }
 
 // pyReturned is the value of a ('#RETURN', value) reply; any other reply

@@ -181,7 +181,7 @@ func TestPyMasterWrongKey(t *testing.T) {
 }
 
 // A master that goes away while the worker still has tries left: the
-// worker's next call ends with errLost, the error the listing reports.
+// worker's next call ends with errMasterGone, the error the listing reports.
 func TestPyMasterGoesAway(t *testing.T) {
 	t.Parallel()
 	for _, py := range pythonsForTest(t) {
@@ -204,8 +204,8 @@ func TestPyMasterGoesAway(t *testing.T) {
 			}
 			worker.wait()
 			t.Logf("worker: %v", workerErr)
-			if !errors.Is(workerErr, errLost) || exitCode(workerErr) != 1 {
-				t.Errorf("worker: %v (exit %d), want %v (exit 1)\nworker printed:\n%s", workerErr, exitCode(workerErr), errLost, worker.stdout)
+			if !errors.Is(workerErr, errMasterGone) || exitCode(workerErr) != 1 {
+				t.Errorf("worker: %v (exit %d), want %v (exit 1)\nworker printed:\n%s", workerErr, exitCode(workerErr), errMasterGone, worker.stdout)
 			}
 		})
 	}
@@ -299,10 +299,10 @@ func fakePyHandshake(conn net.Conn, authkey []byte) error {
 		return err
 	}
 	if _, valid, err := pyCheckAnswer(authkey, challenge, answer); err != nil || !valid {
-		writePyMessage(conn, pyFailure)
+		writePyMessage(conn, failure)
 		return errAuth
 	}
-	writePyMessage(conn, pyWelcome)
+	writePyMessage(conn, welcome)
 	return pyAnswerChallenge(conn, authkey, "worker")
 }
 
@@ -355,4 +355,19 @@ func TestPyMasterMisbehaves(t *testing.T) {
 		}
 		m.Close()
 	}
+}
+
+// dialPyQueueManager connects as the worker does, to a master that must
+// speak Python.
+func dialPyQueueManager(ctx context.Context, addr string, authkey []byte) (*pyQueueManager, error) {
+	m, err := connectQueueManager(ctx, addr, authkey, 0, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	py, ok := m.(*pyQueueManager)
+	if !ok {
+		m.Close()
+		return nil, fmt.Errorf("the master at %s speaks Go", addr)
+	}
+	return py, nil
 }

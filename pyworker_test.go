@@ -6,6 +6,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 	"strings"
@@ -44,7 +45,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 		go func() {
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(testTimeout))
-			protocol, err := pyServerHandshake(conn, []byte(authkey))
+			protocol, err := serverHandshake(conn, []byte(authkey), rand.Reader)
 			recorded.mu.Lock()
 			recorded.protocols = append(recorded.protocols, protocol)
 			recorded.mu.Unlock()

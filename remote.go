@@ -48,17 +48,15 @@ type RemoteQueueManager struct {
 }
 
 // connectQueueManager dials the master and proves the authkey (Python:
-// m.connect()). If no master listens yet, it tries again for up to retry,
+// m.connect()), whether the master is this program or the tutorial's
+// task_master.py. If no master listens yet, it tries again for up to retry,
 // saying so once on stderr.
-func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry time.Duration, stderr io.Writer) (*RemoteQueueManager, error) {
+func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry time.Duration, stderr io.Writer) (workerQueueManager, error) {
 	giveUp := time.Now().Add(retry)
 	pause := 50 * time.Millisecond
 	for said := false; ; said = true {
-		conn, err := dialMaster(ctx, addr, authkey)
+		m, err := connectOnce(ctx, addr, authkey, stderr)
 		if err == nil {
-			m := &RemoteQueueManager{client: rpc.NewClientWithCodec(newClientCodec(conn)), stderr: stderr,
-				closed: make(chan struct{}), leased: make(chan struct{}, 1), held: map[uint64]int{}, renewEvery: time.Second}
-			go m.renewLeases()
 			return m, nil
 		}
 		if !errors.Is(err, errNoMaster) || time.Now().Add(pause).After(giveUp) {
@@ -74,36 +72,65 @@ func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry
 	}
 }
 
-// dialMaster connects and runs the handshake, all within handshakeTimeout
-// and cut short by ctx.
-func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, error) {
+// connectOnce connects and runs the handshake, all within handshakeTimeout
+// and cut short by ctx. The master's challenge tells whether it speaks Go,
+// or Python's multiprocessing (pymanager.go).
+func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Writer) (workerQueueManager, error) {
+	conn, err := dialTCP(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	message, err := readMessage(conn)
+	protocol := peerGo
+	if err == nil {
+		protocol, err = classifyChallenge(message)
+	}
+	if err == nil && protocol.isPython() && stop() {
+		return connectPyQueueManager(ctx, conn, message, addr, authkey)
+	}
+	if err == nil {
+		err = finishClientHandshake(conn, authkey, message, rand.Reader)
+	}
+	stop()
+	conn.SetDeadline(time.Time{})
+	if err := handshakeError(ctx, addr, err); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	m := &RemoteQueueManager{client: rpc.NewClientWithCodec(newClientCodec(conn)), stderr: stderr,
+		closed: make(chan struct{}), leased: make(chan struct{}, 1), held: map[uint64]int{}, renewEvery: time.Second}
+	go m.renewLeases()
+	return m, nil
+}
+
+// dialTCP opens a connection to the master, within handshakeTimeout.
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	dialer := net.Dialer{Timeout: handshakeTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	switch {
+	case err == nil:
+		return conn, nil
 	case ctx.Err() != nil:
 		return nil, stopped(ctx)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return nil, fmt.Errorf("cannot connect to %s: %w", addr, errNoMaster)
-	case err != nil:
-		return nil, fmt.Errorf("cannot connect to %s: %w", addr, unwrapSyscall(err))
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	err = clientHandshake(conn, authkey, rand.Reader)
-	conn.SetDeadline(time.Time{})
+	return nil, fmt.Errorf("cannot connect to %s: %w", addr, unwrapSyscall(err))
+}
+
+// handshakeError says why a handshake with the master at addr failed.
+func handshakeError(ctx context.Context, addr string, err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case ctx.Err() != nil:
-		conn.Close()
-		return nil, stopped(ctx)
+		return stopped(ctx)
 	case errors.Is(err, errAuth):
-		conn.Close()
-		return nil, err
-	case err != nil:
-		conn.Close()
-		return nil, fmt.Errorf("cannot connect to %s: %w (is that a master?)", addr, err)
+		return err
 	}
-	return conn, nil
+	return fmt.Errorf("cannot connect to %s: %w (is that a master?)", addr, err)
 }
 
 func (m *RemoteQueueManager) Close() error {
@@ -177,10 +204,10 @@ func (m *RemoteQueueManager) renewLeases() {
 }
 
 // getTaskQueue returns the worker's end of the task queue.
-func (m *RemoteQueueManager) getTaskQueue() remoteTaskQueue { return remoteTaskQueue{m} }
+func (m *RemoteQueueManager) getTaskQueue() workerTaskQueue { return remoteTaskQueue{m} }
 
 // getResultQueue returns the worker's end of the result queue.
-func (m *RemoteQueueManager) getResultQueue() remoteResultQueue { return remoteResultQueue{m} }
+func (m *RemoteQueueManager) getResultQueue() workerResultQueue { return remoteResultQueue{m} }
 
 type remoteTaskQueue struct{ m *RemoteQueueManager }
 

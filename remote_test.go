@@ -36,7 +36,7 @@ func fakeMaster(t *testing.T, queue any) string {
 			return
 		}
 		defer conn.Close()
-		if serverHandshake(conn, []byte("hello world"), rand.Reader) != nil {
+		if _, err := serverHandshake(conn, []byte("hello world"), rand.Reader); err != nil {
 			return
 		}
 		server := rpc.NewServer()

@@ -37,7 +37,7 @@ const minPoll = 10 * time.Millisecond
 // peak memory, and how many tasks went back in the queue, go to stderr.
 func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
 	queue := newLeasedQueue(cfg.tasks, nil, nil) // results and requeues are only counted
-	manager := newQueueManager(queue, cfg.authkey, cfg.lease, stderr)
+	manager := newQueueManager(queue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
 	if err := manager.start(cfg.addr); err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func batchWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) e
 }
 
 // runBatch does a batch of tasks and sends their results in one call.
-func runBatch(ctx context.Context, out io.Writer, result remoteResultQueue, tasks []Task, cfg workerConfig) error {
+func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, tasks []Task, cfg workerConfig) error {
 	results := make([]Result, len(tasks))
 	for i, t := range tasks {
 		n := t.N

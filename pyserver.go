@@ -1,0 +1,251 @@
+// Section 分布式进程 from the master's side when the worker is the tutorial's
+// own task_worker.py: what Python's BaseManager server does for it, over
+// pyconn.go's connections and pickle.go's pickles.
+//
+// A Python worker opens a connection for each request to the manager itself
+// ('dummy', 'create', 'incref', 'decref'), and one more, with
+// 'accept_connection', over which its thread calls the queues' methods, get
+// and put. That connection is the worker, as the queue sees it: a task its
+// get takes is leased to it, and its put, which names no task, answers the
+// oldest task leased to it. A Python worker cannot renew a lease, so its
+// leases last as long as the master waits for a result (pythonLeaseFor):
+// the tutorial's one-second tasks are never done twice. Every limit of the
+// Go path holds: a size for each message, a deadline for each read and
+// write, the same admission. The master never runs code a peer sends:
+// pickle.go builds only plain values.
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// The ids of the master's two queues, as Python's proxies name them.
+const (
+	pyTaskQueueID   = "task_queue"
+	pyResultQueueID = "result_queue"
+)
+
+// pyExposed is what a proxy of either queue may call.
+var pyExposed = pyTuple{"get", "put"}
+
+// A pyRequest is a pickled (ident, methodname, args, kwds).
+type pyRequest struct {
+	ident  any // a queue's id, or None for the manager itself
+	method string
+	args   pyTuple
+	kwds   pyDict
+}
+
+// servePython answers one Python worker connection's requests until it
+// ends, and becomes the worker's queue connection at 'accept_connection'.
+func (m *QueueManager) servePython(conn net.Conn) {
+	// Python writes #WELCOME# and its first request apart: with Nagle's
+	// algorithm on its side and a delayed ACK on ours, the request would
+	// wait some 40 ms for an ACK. An ACK now sends it on its way.
+	quickAck(conn)
+	for {
+		request, err := m.readPyRequest(conn)
+		if err != nil {
+			return
+		}
+		reply, accepted := m.managerRequest(request)
+		if writePyReply(conn, reply) != nil {
+			return
+		}
+		if accepted {
+			m.servePythonQueues(conn)
+			return
+		}
+	}
+}
+
+// managerRequest answers a request to the manager itself, and says whether
+// it was 'accept_connection'.
+func (m *QueueManager) managerRequest(r pyRequest) (reply pyTuple, accepted bool) {
+	if r.ident != nil {
+		return pyRaise("KeyError", fmt.Sprintf("%s: this connection calls no queue's methods", pyRepr(r.ident))), false
+	}
+	switch r.method {
+	case "dummy": // m.connect()
+		return pyReturn(nil), false
+	case "create": // m.get_task_queue(), m.get_result_queue()
+		typeid, _ := pyArg(r.args, 0).(string)
+		switch typeid {
+		case pyTaskQueueName:
+			return pyReturn(pyTuple{pyTaskQueueID, pyExposed}), false
+		case pyResultQueueName:
+			return pyReturn(pyTuple{pyResultQueueID, pyExposed}), false
+		}
+		return pyRaise("KeyError", fmt.Sprintf("no queue is registered as %s", pyRepr(pyArg(r.args, 0)))), false
+	case "incref", "decref": // the queues live as long as the master: nothing to count
+		if id := pyArg(r.args, 0); id != pyTaskQueueID && id != pyResultQueueID {
+			return pyRaise("KeyError", fmt.Sprintf("no queue has the id %s", pyRepr(id))), false
+		}
+		return pyReturn(nil), false
+	case "accept_connection":
+		return pyReturn(nil), true
+	case "shutdown":
+		return pyRaise("RuntimeError", "a worker may not shut the master down"), false
+	}
+	return pyRaise("RuntimeError", fmt.Sprintf("%s is not served", pyRepr(r.method))), false
+}
+
+// servePythonQueues answers a Python worker's calls of the queues' methods
+// until its connection ends, when the tasks leased to it go back.
+func (m *QueueManager) servePythonQueues(conn net.Conn) {
+	worker := newHolder(conn.RemoteAddr().String(), m.pythonLeaseFor)
+	defer m.queue.hungUp(worker)
+	var leased []Task // oldest first: a put answers leased[0]
+	for {
+		request, err := m.readPyRequest(conn)
+		if err != nil {
+			return
+		}
+		var reply pyTuple
+		switch {
+		case request.ident == pyTaskQueueID && request.method == "get":
+			reply, leased = m.pyGet(worker, request, leased)
+		case request.ident == pyResultQueueID && request.method == "put":
+			reply, leased = m.pyPut(worker, request, leased)
+		default:
+			reply = pyRaise("RuntimeError", fmt.Sprintf("%s.%s() is not served", pyRepr(request.ident), request.method))
+		}
+		if writePyReply(conn, reply) != nil {
+			return
+		}
+	}
+}
+
+// pyGet is task.get(block=True, timeout=None): a task leased to worker, or
+// queue.Empty once the wait is over.
+func (m *QueueManager) pyGet(worker *holder, r pyRequest, leased []Task) (pyTuple, []Task) {
+	wait, err := pyGetWait(r)
+	if err != nil {
+		return pyRaise("ValueError", err.Error()), leased
+	}
+	tasks, _ := m.queue.get(worker, 1, wait)
+	if len(tasks) == 0 {
+		return pyTuple{"#ERROR", pyEmpty}, leased
+	}
+	return pyReturn(tasks[0].N), append(leased, tasks[0])
+}
+
+// pyGetWait reads get's block and timeout, from args or kwds as Python
+// allows, and bounds the wait by maxWait: a get with no timeout waits that
+// long, then raises queue.Empty.
+func pyGetWait(r pyRequest) (time.Duration, error) {
+	block, timeout := pyArg(r.args, 0), pyArg(r.args, 1)
+	for _, item := range r.kwds {
+		switch item.Key {
+		case "block":
+			block = item.Value
+		case "timeout":
+			timeout = item.Value
+		default:
+			return 0, fmt.Errorf("get() got an unexpected keyword argument %s", pyRepr(item.Key))
+		}
+	}
+	if block == false {
+		return 0, nil
+	}
+	var seconds float64
+	switch t := timeout.(type) {
+	case nil:
+		return maxWait, nil
+	case int64:
+		seconds = float64(t)
+	case float64:
+		seconds = t
+	default:
+		return 0, errors.New("'timeout' must be a number")
+	}
+	if !(seconds >= 0) { // NaN too
+		return 0, errors.New("'timeout' must be a non-negative number")
+	}
+	return time.Duration(min(seconds, maxWait.Seconds()) * float64(time.Second)), nil
+}
+
+// pyPut is result.put(r): the answer to the oldest task leased to worker.
+func (m *QueueManager) pyPut(worker *holder, r pyRequest, leased []Task) (pyTuple, []Task) {
+	text, ok := pyArg(r.args, 0).(string)
+	switch {
+	case !ok:
+		return pyRaise("TypeError", fmt.Sprintf("a result is a str, not %s", pyTypeName(pyArg(r.args, 0)))), leased
+	case len(leased) == 0:
+		m.refused.add(fmt.Sprintf("a result from %s (no task leased to it)", worker.name), tally{notLeased: 1})
+		return pyRaise("RuntimeError", "refused: no task is leased to this worker"), leased
+	}
+	task := leased[0]
+	refused, err := m.queue.putResults(worker, []Result{{ID: task.ID, Lease: task.Lease, Text: text}})
+	if n := refused.count(); n > 0 {
+		m.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, worker.name, refused), refused)
+		return pyRaise("RuntimeError", fmt.Sprintf("refused: %v", refused)), leased[1:]
+	}
+	if err != nil {
+		return pyRaise("RuntimeError", err.Error()), leased[1:]
+	}
+	return pyReturn(nil), leased[1:]
+}
+
+// readPyRequest reads one request, within idleTimeout, and hangs up with a
+// logged reason on one that is too large or not a request.
+func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
+	conn.SetReadDeadline(time.Now().Add(idleTimeout))
+	message, err := readPyMessage(conn, pyMaxMessage)
+	if err != nil {
+		if errors.Is(err, errPyMessage) {
+			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), tally{"bad message": 1})
+		}
+		return pyRequest{}, err
+	}
+	value, err := decodePickle(message)
+	var r pyRequest
+	if parts, ok := value.(pyTuple); err == nil && ok && len(parts) == 4 {
+		r.ident = parts[0]
+		r.method, _ = parts[1].(string)
+		r.args, _ = parts[2].(pyTuple)
+		r.kwds, ok = parts[3].(pyDict)
+		if r.method != "" && ok && (r.ident == nil || isString(r.ident)) {
+			return r, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: %s is not a request", errPickle, pyRepr(value))
+	}
+	m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), tally{"bad message": 1})
+	return pyRequest{}, err
+}
+
+// writePyReply sends a reply within writeTimeout.
+func writePyReply(conn net.Conn, reply pyTuple) error {
+	message, err := encodePickle(reply)
+	if err != nil {
+		message, _ = encodePickle(pyRaise("RuntimeError", err.Error()))
+	}
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return writePyMessage(conn, message)
+}
+
+func pyReturn(value any) pyTuple { return pyTuple{"#RETURN", value} }
+
+// pyRaise is a reply that raises a builtin exception in the worker.
+func pyRaise(class, message string) pyTuple {
+	return pyTuple{"#ERROR", pyException{Module: "builtins", Name: class, Args: pyTuple{message}}}
+}
+
+// pyArg is args[i], or None.
+func pyArg(args pyTuple, i int) any {
+	if i < len(args) {
+		return args[i]
+	}
+	return nil
+}
+
+func isString(v any) bool {
+	_, ok := v.(string)
+	return ok
+}
