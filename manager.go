@@ -101,13 +101,13 @@ func (r *ResultQueue) Put(results []Result, _ *struct{}) error {
 
 // QueueManager serves a leasedQueue to the workers that know the authkey.
 type QueueManager struct {
-	queue      *leasedQueue
-	authkey    []byte
+	queue          *leasedQueue
+	authkey        []byte
 	leaseFor       time.Duration // how long a Go worker's lease lasts unrenewed
 	pythonLeaseFor time.Duration // how long a Python worker's lease lasts: it cannot renew
-	stderr     io.Writer     // hears of the peers turned away and the results refused
-	turnedAway *throttledLog
-	refused    *throttledLog
+	stderr         io.Writer     // hears of the peers turned away and the results refused
+	turnedAway     *throttledLog
+	refused        *throttledLog
 
 	listener net.Listener
 	served   chan struct{}  // closed when the accept loop has returned
