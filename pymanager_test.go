@@ -75,16 +75,10 @@ func TestPyMasterGoWorker(t *testing.T) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, _ := startPyMaster(t, py, "--seed", "1")
-			var out strings.Builder
-			fmt.Fprintln(&out, "Connect to server 127.0.0.1...")
-			m, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
-			if err != nil {
-				t.Fatal(err)
+			worker := start(t, "go worker", "worker", "--server", addr, "--work", "1ms")
+			if exit := worker.wait(); exit != 0 {
+				t.Fatalf("worker exited %d: %s", exit, worker.stderr)
 			}
-			if err := pyWorkerListing(t.Context(), &out, m, 10, time.Second); err != nil {
-				t.Fatalf("%v\nworker printed:\n%s", err, out.String())
-			}
-			m.Close()
 			if exit := master.wait(); exit != 0 {
 				t.Fatalf("master exited %d: %s", exit, master.stderr)
 			}
@@ -94,8 +88,8 @@ func TestPyMasterGoWorker(t *testing.T) {
 				want += fmt.Sprintf("run task %d * %d...\n", n, n)
 			}
 			want += "worker exit.\n"
-			if diff := cmp.Diff(want, out.String()); diff != "" {
-				t.Errorf("worker (-want +got):\n%s", diff)
+			if diff := cmp.Diff(want, worker.stdout.String()); diff != "" || worker.stderr.String() != "" {
+				t.Errorf("worker, stderr %q (-want +got):\n%s", worker.stderr, diff)
 			}
 			if len(tasks) != 10 {
 				t.Errorf("the master put %d tasks, want 10", len(tasks))
@@ -116,10 +110,11 @@ func TestPyMasterQueueEmpty(t *testing.T) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, stdin := startPyMaster(t, py, "--tasks", "2", "--hold")
-			got, err := runPyWorker(t.Context(), addr, "hello world", 4, 100*time.Millisecond)
-			if err != nil {
-				t.Fatalf("%v\nworker printed:\n%s", err, got)
+			worker := start(t, "go worker", "worker", "--server", addr, "--work", "1ms", "--tries", "4", "--get-timeout", "100ms")
+			if exit := worker.wait(); exit != 0 {
+				t.Fatalf("worker exited %d: %s", exit, worker.stderr)
 			}
+			got := worker.stdout.String()
 			tasks := ranTasks(got)
 			want := []string{"Connect to server 127.0.0.1..."}
 			for _, n := range tasks {

@@ -297,8 +297,8 @@ func (q *leasedQueue) hungUp(h *holder) {
 	for id := range h.leases {
 		back = append(back, q.endLease(id)...)
 	}
-	q.mu.Unlock()
 	q.report(back, fmt.Sprintf("its worker %s hung up", h.name))
+	q.mu.Unlock()
 }
 
 // expire gives back the tasks of a lease that ran out.
@@ -308,8 +308,8 @@ func (q *leasedQueue) expire(leaseID uint64) {
 	if l := q.leases[leaseID]; l != nil && !time.Now().Before(l.expires) {
 		back = q.endLease(leaseID)
 	} // else a renewal came as the timer fired, and reset it
-	q.mu.Unlock()
 	q.report(back, "its lease ran out (the worker stopped renewing it)")
+	q.mu.Unlock()
 }
 
 // endLease ends a lease and puts its unanswered tasks back in the queue,
@@ -333,7 +333,9 @@ func (q *leasedQueue) endLease(leaseID uint64) (back []queued) {
 	return back
 }
 
-// report tells the requeue log of tasks that went back in the queue.
+// report tells the requeue log of tasks that went back in the queue. q.mu
+// must be held, so that the line is out before another worker can take
+// one of the tasks: the master's log tells the story in order.
 func (q *leasedQueue) report(back []queued, why string) {
 	if len(back) == 0 || q.requeueLog == nil {
 		return

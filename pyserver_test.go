@@ -1,0 +1,203 @@
+// Tests of pyserver.go: the Go master, as the real binary, serving workers
+// written in Python with BaseManager (testdata/python/worker.py), under each
+// Python, beside Go workers, and against a Python peer that misbehaves.
+
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// startPyWorker runs testdata/python/worker.py against the master at addr.
+func startPyWorker(t *testing.T, py python, name, addr string, args ...string) *proc {
+	t.Helper()
+	_, port, _ := strings.Cut(addr, ":")
+	worker, stdin := startPython(t, py, name, "worker.py", append([]string{"--port", port}, args...)...)
+	stdin.Close()
+	return worker
+}
+
+// protocolOf is how the master names the protocol a Python speaks.
+func protocolOf(py python) peerProtocol {
+	if py.minor >= 12 {
+		return peerPythonSHA256
+	}
+	return peerPythonMD5
+}
+
+// The tutorial's run, with the master in Go and the worker in Python: both
+// print what the tutorial shows, line for line.
+func TestGoMasterPythonWorker(t *testing.T) {
+	t.Parallel()
+	for _, py := range pythonsForTest(t) {
+		t.Run(py.String(), func(t *testing.T) {
+			t.Parallel()
+			master, addr := startMaster(t, "--seed", "1")
+			worker := startPyWorker(t, py, "python worker", addr, "--work", "0.001")
+			if exit := worker.wait(); exit != 0 {
+				t.Errorf("python worker exited %d: %s", exit, worker.stderr)
+			}
+			if exit := master.wait(); exit != 0 {
+				t.Fatalf("master exited %d: %s", exit, master.stderr)
+			}
+			if diff := cmp.Diff(golden(t, "master.golden"), master.stdout.String()); diff != "" {
+				t.Errorf("master (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(golden(t, "worker.golden"), worker.stdout.String()); diff != "" {
+				t.Errorf("python worker (-want +got):\n%s", diff)
+			}
+			if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
+				t.Errorf("master's stderr:\n%s", got)
+			}
+		})
+	}
+}
+
+// A Python worker's get that times out raises queue.Empty, which it prints
+// as task_worker.py does.
+func TestGoMasterPythonWorkerQueueEmpty(t *testing.T) {
+	t.Parallel()
+	for _, py := range pythonsForTest(t) {
+		t.Run(py.String(), func(t *testing.T) {
+			t.Parallel()
+			master, addr := startMaster(t, "--tasks", "2")
+			worker := startPyWorker(t, py, "python worker", addr, "--work", "0", "--tries", "4", "--timeout", "0.1")
+			if exit := worker.wait(); exit != 0 {
+				t.Fatalf("python worker exited %d: %s", exit, worker.stderr)
+			}
+			finishMaster(t, master)
+			tasks := ranTasks(worker.stdout.String())
+			want := []string{"Connect to server 127.0.0.1..."}
+			for _, n := range tasks {
+				want = append(want, fmt.Sprintf("run task %d * %d...", n, n))
+			}
+			want = append(want, "task queue is empty.", "task queue is empty.", "worker exit.")
+			if diff := cmp.Diff(want, lines(worker.stdout.String())); diff != "" || len(tasks) != 2 {
+				t.Errorf("python worker ran %d tasks (-want +got):\n%s", len(tasks), diff)
+			}
+		})
+	}
+}
+
+// finishMaster waits for a master and checks its output.
+func finishMaster(t *testing.T, master *proc) []int {
+	t.Helper()
+	if exit := master.wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	}
+	return checkMasterOutput(t, master)
+}
+
+// A Python worker with the wrong key fails as Python fails, the master says
+// which protocol it spoke, and goes on to serve a good one.
+func TestGoMasterPythonWrongKey(t *testing.T) {
+	t.Parallel()
+	for _, py := range pythonsForTest(t) {
+		t.Run(py.String(), func(t *testing.T) {
+			t.Parallel()
+			master, addr := startMaster(t, "--tasks", "2")
+			intruder := startPyWorker(t, py, "python intruder", addr, "--authkey", "not hello world")
+			if exit := intruder.wait(); exit == 0 || !strings.Contains(intruder.stderr.String(), "AuthenticationError: digest sent was rejected") {
+				t.Errorf("python worker with the wrong key exited %d:\n%s", exit, intruder.stderr)
+			}
+			master.stderr.waitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: authentication failed: the worker \(`+
+				regexp.QuoteMeta(protocolOf(py).String())+`\) did not prove it knows the authkey$`))
+			worker := startPyWorker(t, py, "python worker", addr, "--work", "0", "--tries", "2")
+			if exit := worker.wait(); exit != 0 {
+				t.Errorf("python worker exited %d: %s", exit, worker.stderr)
+			}
+			finishMaster(t, master)
+		})
+	}
+}
+
+// A Python worker killed mid-task: its task goes back in the queue when its
+// connection ends, and a Go worker does it.
+func TestGoMasterKilledPythonWorker(t *testing.T) {
+	t.Parallel()
+	py := pythonsForTest(t)[0]
+	master, addr := startMaster(t, "--tasks", "3")
+	doomed := startPyWorker(t, py, "doomed python worker", addr, "--work", "60")
+	m := doomed.stdout.waitFor(t, doomed, regexp.MustCompile(`^run task (\d+) \* \d+\.\.\.$`))
+	doomed.cmd.Process.Kill()
+	master.stderr.waitFor(t, master, regexp.MustCompile(`^master: task #\d+ \(n=`+m[1]+`\) back in the queue: its worker 127\.0\.0\.1:\d+ hung up$`))
+	worker := start(t, "go worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
+	finish(t, master, worker)
+	if !slices.Contains(workerTasks(worker), mustAtoi(t, m[1])) {
+		t.Errorf("the go worker did not run the killed worker's task %s:\n%s", m[1], worker.stdout)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Two Python workers, of different Pythons where the machine has them, and
+// a Go worker share one Go master's tasks, each done once.
+func TestGoMasterMixedWorkers(t *testing.T) {
+	t.Parallel()
+	pythons := pythonsForTest(t)
+	master, addr := startMaster(t, "--tasks", "30")
+	var workers []*proc
+	for i := range 2 {
+		py := pythons[min(i*(len(pythons)-1), len(pythons)-1)]
+		workers = append(workers, startPyWorker(t, py, fmt.Sprintf("python worker %d (%v)", i+1, py), addr,
+			"--work", "0.01", "--tries", "40", "--timeout", "0.05"))
+	}
+	workers = append(workers, start(t, "go worker", "worker", "--server", addr, "--tries", "0", "--work", "10ms"))
+	tasks := finishMaster(t, master)
+	var ran []int
+	for _, w := range workers {
+		if exit := w.wait(); exit != 0 {
+			t.Errorf("%s exited %d: %s", w.name, exit, w.stderr)
+		}
+		ran = append(ran, workerTasks(w)...)
+	}
+	if diff := cmp.Diff(sortedInts(tasks), sortedInts(ran)); diff != "" {
+		t.Errorf("tasks run by the three workers, each once (-want +got):\n%s", diff)
+	}
+}
+
+// A peer that knows the key and sends no pickle, a pickle that would run
+// code, or a length of 512 MiB is hung up on, with a line that says why;
+// nothing runs, the master's memory stays small, and it serves a good worker.
+func TestGoMasterRoguePythonPeer(t *testing.T) {
+	t.Parallel()
+	py := pythonsForTest(t)[0]
+	for _, tc := range []struct{ mode, logged string }{
+		{"garbage", `pickle: .+`},
+		{"code", `pickle: .*posix.*system.*`},
+		{"oversized", `message too long: a message of 536870912 bytes \(at most 65536\)`},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			master, addr := startMaster(t, "--tasks", "2")
+			_, port, _ := strings.Cut(addr, ":")
+			rogue, stdin := startPython(t, py, "rogue python peer", "rogue.py", port, "hello world", tc.mode)
+			stdin.Close()
+			if exit := rogue.wait(); exit != 0 || rogue.stdout.String() != "closed\n" {
+				t.Errorf("the rogue peer exited %d and heard %q, want the master to hang up\n%s", exit, rogue.stdout, rogue.stderr)
+			}
+			master.stderr.waitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: hung up on it: `+tc.logged+`$`))
+			if peak := peakMiBOf(t, master); peak > 32 {
+				t.Errorf("master's peak memory %.1f MiB", peak)
+			}
+			finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
+			if strings.Contains(master.stdout.String()+master.stderr.String(), "should never run") {
+				t.Errorf("the pickle's code ran")
+			}
+		})
+	}
+}
