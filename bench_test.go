@@ -12,6 +12,7 @@ import (
 	"net/rpc"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,4 +218,58 @@ func pythonBaseManager(tasks int) (float64, error) {
 		return 0, fmt.Errorf("python printed %q: %v", out, err)
 	}
 	return rate, nil
+}
+
+// BenchmarkPythonWorker runs the tutorial's worker in Python, its sleep
+// removed (testdata/python/worker.py --work 0), over 2,000 tasks, against
+// this program's master and against Python's own (testdata/python/master.py),
+// in the same run, and reports each in tasks/s, from starting the worker to
+// its end. It needs python3.
+func BenchmarkPythonWorker(b *testing.B) {
+	const tasks = 2000
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skip("no python3")
+	}
+	py := python3Version(b, python)
+	for b.Loop() {
+		goMaster, goAddr := startMaster(b, "--tasks", strconv.Itoa(tasks), "--timeout", "1m")
+		goRate := timePythonWorker(b, py, goAddr, tasks)
+		if exit := goMaster.wait(); exit != 0 {
+			b.Fatalf("go master exited %d: %s", exit, goMaster.stderr)
+		}
+		pyMaster, pyStdin := startPython(b, py, "python master", "master.py", "--port", "0", "--tasks", strconv.Itoa(tasks), "--timeout", "60")
+		pyAddr := pyMaster.stderr.waitFor(b, pyMaster, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
+		pyMaster.stdout.waitFor(b, pyMaster, regexp.MustCompile(`^Try get results\.\.\.$`))
+		pyRate := timePythonWorker(b, py, pyAddr, tasks)
+		pyStdin.Close()
+		if exit := pyMaster.wait(); exit != 0 {
+			b.Fatalf("python master exited %d: %s", exit, pyMaster.stderr)
+		}
+		b.ReportMetric(goRate, "tasks/s-go-master")
+		b.ReportMetric(pyRate, "tasks/s-python-master")
+		b.ReportMetric(goRate/pyRate, "x")
+	}
+}
+
+// python3Version is the python3 on the PATH, as the Python tests know it.
+func python3Version(b *testing.B, path string) python {
+	py, ok := pythonVersion(path)
+	if !ok {
+		b.Skipf("cannot tell the version of %s", path)
+	}
+	return py
+}
+
+// timePythonWorker runs worker.py against addr until it has done tasks
+// tasks, and returns its tasks per second.
+func timePythonWorker(b *testing.B, py python, addr string, tasks int) float64 {
+	_, port, _ := strings.Cut(addr, ":")
+	started := time.Now()
+	worker, stdin := startPython(b, py, "python worker", "worker.py", "--port", port, "--work", "0", "--tries", strconv.Itoa(tasks))
+	stdin.Close()
+	if exit := worker.wait(); exit != 0 {
+		b.Fatalf("python worker exited %d: %s", exit, worker.stderr)
+	}
+	return float64(tasks) / time.Since(started).Seconds()
 }

@@ -6,11 +6,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -199,5 +202,63 @@ func TestGoMasterRoguePythonPeer(t *testing.T) {
 				t.Errorf("the pickle's code ran")
 			}
 		})
+	}
+}
+
+// What the master answers each request to the manager itself: what
+// task_worker.py needs, and a clean error, never a crash, for the rest.
+func TestManagerRequests(t *testing.T) {
+	t.Parallel()
+	m := newQueueManager(newLeasedQueue(1, nil, nil), []byte("hello world"), time.Second, time.Second, io.Discard)
+	for _, tc := range []struct {
+		request  pyRequest
+		reply    pyTuple
+		accepted bool
+	}{
+		{pyRequest{method: "dummy"}, pyReturn(nil), false},
+		{pyRequest{method: "create", args: pyTuple{"get_task_queue"}}, pyReturn(pyTuple{pyTaskQueueID, pyExposed}), false},
+		{pyRequest{method: "create", args: pyTuple{"get_result_queue"}}, pyReturn(pyTuple{pyResultQueueID, pyExposed}), false},
+		{pyRequest{method: "create", args: pyTuple{"get_secret"}}, pyRaise("KeyError", `no queue is registered as "get_secret"`), false},
+		{pyRequest{method: "incref", args: pyTuple{pyTaskQueueID}}, pyReturn(nil), false},
+		{pyRequest{method: "decref", args: pyTuple{"7f00deadbeef"}}, pyRaise("KeyError", `no queue has the id "7f00deadbeef"`), false},
+		{pyRequest{method: "accept_connection", args: pyTuple{"MainProcess"}}, pyReturn(nil), true},
+		{pyRequest{method: "shutdown"}, pyRaise("RuntimeError", "a worker may not shut the master down"), false},
+		{pyRequest{method: "debug_info"}, pyRaise("RuntimeError", `"debug_info" is not served`), false},
+		{pyRequest{ident: pyTaskQueueID, method: "get"}, pyRaise("KeyError", `"task_queue": this connection calls no queue's methods`), false},
+	} {
+		reply, accepted := m.managerRequest(tc.request)
+		if diff := cmp.Diff(tc.reply, reply); diff != "" || accepted != tc.accepted {
+			t.Errorf("%+v: accepted %v (-want +got):\n%s", tc.request, accepted, diff)
+		}
+		if _, err := encodePickle(reply); err != nil {
+			t.Errorf("%+v: the reply does not pickle: %v", tc.request, err)
+		}
+	}
+}
+
+// get's block and timeout, as Python passes them, and the longest wait.
+func TestPyGetWait(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args pyTuple
+		kwds pyDict
+		wait time.Duration
+		err  string
+	}{
+		{nil, pyDict{{"timeout", int64(1)}}, time.Second, ""},
+		{nil, pyDict{{"timeout", 0.25}}, 250 * time.Millisecond, ""},
+		{pyTuple{true, int64(2)}, nil, 2 * time.Second, ""},
+		{pyTuple{false}, nil, 0, ""},
+		{nil, nil, maxWait, ""},
+		{nil, pyDict{{"timeout", 1e9}}, maxWait, ""},
+		{nil, pyDict{{"timeout", -1.0}}, 0, "'timeout' must be a non-negative number"},
+		{nil, pyDict{{"timeout", math.NaN()}}, 0, "'timeout' must be a non-negative number"},
+		{nil, pyDict{{"timeout", "soon"}}, 0, "'timeout' must be a number"},
+		{nil, pyDict{{"wait", int64(1)}}, 0, `get() got an unexpected keyword argument "wait"`},
+	} {
+		wait, err := pyGetWait(pyRequest{method: "get", args: tc.args, kwds: tc.kwds})
+		if wait != tc.wait || errString(err) != orNil(tc.err) {
+			t.Errorf("get(*%v, **%v): %v, %v; want %v, %q", tc.args, tc.kwds, wait, err, tc.wait, tc.err)
+		}
 	}
 }
