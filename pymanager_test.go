@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,30 +18,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// pyWorkerListing is task_worker.py's loop, as taskWorker runs it, over a
-// workerQueueManager: what the worker will print once connectQueueManager
-// can return a pyQueueManager.
-func pyWorkerListing(ctx context.Context, out io.Writer, m workerQueueManager, tries int, getTimeout time.Duration) error {
-	task := m.getTaskQueue()
-	result := m.getResultQueue()
-	for range tries {
-		t, err := task.Get(ctx, getTimeout)
-		if errors.Is(err, errEmpty) {
-			fmt.Fprintln(out, "task queue is empty.")
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "run task %d * %d...\n", t.N, t.N)
-		if err := result.Put(ctx, t, square(t.N)); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(out, "worker exit.")
-	return nil
-}
-
 // startPyMaster starts testdata/python/master.py on a free port, with args,
 // and returns it, once it has put its tasks, with its address and stdin.
 func startPyMaster(t *testing.T, py python, args ...string) (*proc, string, io.WriteCloser) {
@@ -51,19 +26,6 @@ func startPyMaster(t *testing.T, py python, args ...string) (*proc, string, io.W
 	addr := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
 	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
 	return master, addr, stdin
-}
-
-// runPyWorker connects to a Python master and runs the listing's loop.
-func runPyWorker(ctx context.Context, addr, authkey string, tries int, getTimeout time.Duration) (string, error) {
-	var out strings.Builder
-	fmt.Fprintln(&out, "Connect to server 127.0.0.1...")
-	m, err := dialPyQueueManager(ctx, addr, []byte(authkey))
-	if err != nil {
-		return out.String(), err
-	}
-	defer m.Close()
-	err = pyWorkerListing(ctx, &out, m, tries, getTimeout)
-	return out.String(), err
 }
 
 // The tutorial's run, with the master in Python and the worker in Go: each
@@ -153,16 +115,17 @@ func TestPyMasterWrongKey(t *testing.T) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, _ := startPyMaster(t, py, "--tasks", "1")
-			got, err := runPyWorker(t.Context(), addr, "hello", 10, time.Second)
-			const wantErr = "authentication failed: the master rejected our authkey"
-			if !errors.Is(err, errAuth) || err.Error() != wantErr || exitCode(err) != 1 {
-				t.Errorf("worker with a wrong key: %v (exit %d), want %q (exit 1)", err, exitCode(err), wantErr)
+			intruder := start(t, "go worker with a wrong key", "worker", "--server", addr, "--authkey", "hello")
+			const wantErr = "worker: authentication failed: the master rejected our authkey\n"
+			if exit := intruder.wait(); exit != 1 || intruder.stderr.String() != wantErr {
+				t.Errorf("worker with a wrong key: exit %d, stderr %q; want exit 1, %q", exit, intruder.stderr, wantErr)
 			}
-			if got != "Connect to server 127.0.0.1...\n" {
+			if got := intruder.stdout.String(); got != "Connect to server 127.0.0.1...\n" {
 				t.Errorf("worker with a wrong key printed:\n%s", got)
 			}
-			if got, err := runPyWorker(t.Context(), addr, "hello world", 1, time.Second); err != nil {
-				t.Errorf("then a worker with the right key: %v\n%s", err, got)
+			good := start(t, "go worker", "worker", "--server", addr, "--tries", "1", "--work", "1ms")
+			if exit := good.wait(); exit != 0 {
+				t.Errorf("then a worker with the right key exited %d: %s", exit, good.stderr)
 			}
 			if exit := master.wait(); exit != 0 {
 				t.Errorf("master exited %d: %s", exit, master.stderr)
@@ -183,24 +146,15 @@ func TestPyMasterGoesAway(t *testing.T) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, stdin := startPyMaster(t, py, "--tasks", "1", "--hold")
-			worker := &proc{t: t, name: "go worker", stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
-			var workerErr error
-			go func() {
-				defer close(worker.exited)
-				var out string
-				out, workerErr = runPyWorker(context.Background(), addr, "hello world", 1000, 100*time.Millisecond)
-				worker.stdout.Write([]byte(out))
-			}()
+			worker := start(t, "go worker", "worker", "--server", addr, "--tries", "1000", "--get-timeout", "100ms", "--work", "1ms")
 			// The worker has done the one task and is asking for more.
 			master.stdout.waitFor(t, master, regexp.MustCompile(`^Result: \d+ \* \d+ = \d+$`))
 			stdin.Close()
 			if exit := master.wait(); exit != 0 {
 				t.Errorf("master exited %d: %s", exit, master.stderr)
 			}
-			worker.wait()
-			t.Logf("worker: %v", workerErr)
-			if !errors.Is(workerErr, errMasterGone) || exitCode(workerErr) != 1 {
-				t.Errorf("worker: %v (exit %d), want %v (exit 1)\nworker printed:\n%s", workerErr, exitCode(workerErr), errMasterGone, worker.stdout)
+			if exit := worker.wait(); exit != 1 || worker.stderr.String() != "worker: the master hung up\n" {
+				t.Errorf("worker: exit %d, stderr %q; want exit 1, %q", exit, worker.stderr, "worker: the master hung up\n")
 			}
 		})
 	}
