@@ -293,3 +293,19 @@ func TestDistributedFlagBounds(t *testing.T) {
 		}
 	}
 }
+
+// A worker that takes tasks four at a time, under the default lease, works
+// on its batch for longer than the lease: its connection renews the batch's
+// one lease, so no task goes back in the queue and each is done once.
+func TestBatchWorkerKeepsItsLease(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "4")
+	worker := start(t, "worker", "worker", "--server", addr, "--batch", "4", "--work", "1s", "--tries", "0")
+	finish(t, master, worker)
+	if diff := cmp.Diff(sortedInts(checkMasterOutput(t, master)), sortedInts(workerTasks(worker))); diff != "" {
+		t.Errorf("tasks run, each once (-want +got):\n%s", diff)
+	}
+	if strings.Contains(master.stderr.String(), "back in the queue") || worker.stderr.String() != "" {
+		t.Errorf("a lease ran out:\nmaster:\n%s\nworker:\n%s", master.stderr, worker.stderr)
+	}
+}

@@ -246,13 +246,16 @@ func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Durat
 func (m *RemoteQueueManager) hold(batch TaskBatch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	wasIdle := len(m.held) == 0
 	for _, t := range batch.Tasks {
 		m.held[t.Lease]++
 	}
 	// A third of a lease leaves two renewals' time for one to arrive; no
-	// faster than minLease/3, whatever the master says.
+	// faster than minLease/3, whatever the master says. The renewals time
+	// themselves from the first lease held, not from each new one, or a
+	// worker that keeps taking tasks would never renew its oldest.
 	every := max(batch.LeaseFor, minLease) / 3
-	if len(m.held) == len(batch.Tasks) || every != m.renewEvery {
+	if wasIdle || every != m.renewEvery {
 		m.renewEvery = every
 		select {
 		case m.leased <- struct{}{}:
