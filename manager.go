@@ -44,7 +44,7 @@ type GetArgs struct {
 // The tasks are leased for LeaseFor, and the worker renews them while it
 // works on them.
 type TaskBatch struct {
-	Tasks    []Task
+	Tasks    TaskList
 	Closed   bool
 	LeaseFor time.Duration
 }
@@ -66,11 +66,8 @@ func (t *TaskQueue) Get(args GetArgs, batch *TaskBatch) error {
 }
 
 // Renew extends the leases of the tasks the worker is still working on.
-func (t *TaskQueue) Renew(leases []uint64, renewed *int) error {
-	if len(leases) > maxInFlight {
-		return fmt.Errorf("renew: at most %d leases at once", maxInFlight)
-	}
-	*renewed = t.queue.renew(t.holder, leases)
+func (t *TaskQueue) Renew(leases LeaseList, renewed *int) error {
+	*renewed = t.queue.renew(t.holder, leases) // LeaseList has checked the count
 	return nil
 }
 
@@ -87,10 +84,7 @@ const refusedPrefix = "refused "
 // Put is result.put(r), for up to maxBatch results at once. Results that do
 // not answer a task leased to this connection are refused: the caller gets
 // an error, and the log a line.
-func (r *ResultQueue) Put(results []Result, _ *struct{}) error {
-	if len(results) > maxBatch {
-		return fmt.Errorf("put: at most %d results at once", maxBatch)
-	}
+func (r *ResultQueue) Put(results ResultBatch, _ *struct{}) error {
 	refused, err := r.queue.putResults(r.holder, results)
 	if n := refused.count(); n > 0 {
 		r.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, r.holder.name, refused), refused)

@@ -52,7 +52,7 @@ func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, err
 // putRaw puts results and returns the master's own answer: PutBatch would
 // take a refusal in its stride.
 func putRaw(m *RemoteQueueManager, results ...Result) error {
-	return m.call(context.Background(), "ResultQueue.Put", results, &struct{}{}, testTimeout)
+	return m.call(context.Background(), "ResultQueue.Put", ResultBatch(results), &struct{}{}, testTimeout)
 }
 
 // peakMiB reads the peak memory of a running process (Linux's VmHWM).

@@ -198,7 +198,7 @@ func (m *RemoteQueueManager) renewLeases() {
 		m.mu.Unlock()
 		if len(leases) > 0 {
 			var renewed int
-			m.call(context.Background(), "TaskQueue.Renew", leases[:min(len(leases), maxInFlight)], &renewed, answerTimeout)
+			m.call(context.Background(), "TaskQueue.Renew", LeaseList(leases[:min(len(leases), maxInFlight)]), &renewed, answerTimeout)
 		}
 	}
 }
@@ -286,7 +286,7 @@ func (q remoteResultQueue) Put(ctx context.Context, task Task, r string) error {
 // because their lease ran out and their task went to another worker, the
 // worker says so and goes on.
 func (q remoteResultQueue) PutBatch(ctx context.Context, results []Result) error {
-	err := q.m.call(ctx, "ResultQueue.Put", results, &struct{}{}, answerTimeout)
+	err := q.m.call(ctx, "ResultQueue.Put", ResultBatch(results), &struct{}{}, answerTimeout)
 	var serverErr rpc.ServerError
 	if errors.As(err, &serverErr) && strings.HasPrefix(string(serverErr), refusedPrefix) {
 		fmt.Fprintf(q.m.stderr, "worker: the master %s\n", serverErr)

@@ -1,0 +1,117 @@
+// Tests of wire.go: the lists that cross the wire count themselves first.
+
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"net/rpc"
+	"reflect"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Each list comes back as it went, however its elements look.
+func TestWireListsRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, list := range []any{
+		ResultBatch{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}, {ID: -1 << 40, Lease: 1 << 63, Text: ""}},
+		TaskList{{ID: 3, N: 9999, Lease: 7}, {ID: maxTasks, N: -1, Lease: 0}},
+		LeaseList{0, 1, 1 << 63},
+		ResultBatch{},
+	} {
+		var wire bytes.Buffer
+		if err := gob.NewEncoder(&wire).Encode(list); err != nil {
+			t.Fatal(err)
+		}
+		back := reflect.New(reflect.TypeOf(list))
+		if err := gob.NewDecoder(&wire).DecodeValue(back); err != nil {
+			t.Fatalf("%T: %v", list, err)
+		}
+		if diff := cmp.Diff(list, back.Elem().Interface()); diff != "" {
+			t.Errorf("%T (-sent +decoded):\n%s", list, diff)
+		}
+	}
+}
+
+// A list refuses a count over its limit, or over what its bytes could hold,
+// before it allocates: a megabyte of empty results is not a million of them.
+func TestWireListsRefuseCounts(t *testing.T) {
+	t.Parallel()
+	count := func(n uint64, rest int) []byte { return append(binary.AppendUvarint(nil, n), make([]byte, rest)...) }
+	for _, tc := range []struct {
+		name string
+		list interface{ GobDecode([]byte) error }
+		data []byte
+		err  string
+	}{
+		{"a million results", new(ResultBatch), count(1_000_000, 1<<20), "malformed list: 1000000 elements in 1048576 bytes (at most 1024)"},
+		{"more results than bytes", new(ResultBatch), count(100, 30), "malformed list: 100 elements in 30 bytes (at most 1024)"},
+		{"too many tasks", new(TaskList), count(maxBatch+1, 4000), "malformed list: 1025 elements in 4000 bytes (at most 1024)"},
+		{"too many leases", new(LeaseList), count(maxInFlight+1, 100), "malformed list: 65 elements in 100 bytes (at most 64)"},
+		{"a text longer than its bytes", new(ResultBatch), append(count(1, 0), 0, 0, 100, 'x'), "malformed list: cut short"},
+		{"bytes left over", new(LeaseList), count(1, 2), "malformed list: 1 bytes left over"},
+	} {
+		err := tc.list.GobDecode(tc.data)
+		if !errors.Is(err, errBadList) || err.Error() != tc.err {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.err)
+		}
+	}
+}
+
+// A peer that defines a new gob type in every message is hung up on once it
+// has defined maxTypes: gob would keep every one for the connection's life.
+// (A few types of thousands of fields each meet maxTypeBytes instead.)
+func TestCodecBoundsTypeDefinitions(t *testing.T) {
+	t.Parallel()
+	var sent bytes.Buffer
+	writer := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent})
+	for i := range maxTypes + 1 {
+		// A struct type of its own for each message, as a hostile peer
+		// would make them.
+		body := reflect.New(reflect.StructOf([]reflect.StructField{{Name: fmt.Sprintf("F%d", i), Type: reflect.TypeOf(0)}})).Elem().Interface()
+		if err := writer.write(&rpc.Request{ServiceMethod: "TaskQueue.Renew", Seq: uint64(i)}, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codec := newServerCodec(newScriptedConn(sent.Bytes()), func(error) {})
+	var err error
+	requests := 0
+	for ; err == nil; requests++ {
+		var request rpc.Request
+		if err = codec.ReadRequestHeader(&request); err == nil {
+			err = codec.ReadRequestBody(nil)
+			<-codec.slots
+		}
+	}
+	if want := "malformed message: more than 32 types, or 16384 bytes of them, defined"; err == nil || err.Error() != want || requests > maxTypes {
+		t.Errorf("after %d requests: %v, want %q", requests, err, want)
+	}
+}
+
+// Whatever bytes a peer sends as a list, decoding them never panics, keeps
+// to the limits, and what decodes encodes back to the same bytes.
+func FuzzResultBatch(f *testing.F) {
+	seed, _ := ResultBatch{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}}.GobEncode()
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Add(binary.AppendUvarint(nil, 1<<40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var batch ResultBatch
+		if batch.GobDecode(data) != nil {
+			return
+		}
+		if len(batch) > maxBatch {
+			t.Fatalf("%d results decoded", len(batch))
+		}
+		back, _ := batch.GobEncode()
+		var again ResultBatch
+		if err := again.GobDecode(back); err != nil || !reflect.DeepEqual(batch, again) {
+			t.Fatalf("%x decoded to %v, which encodes to %x, which decodes to %v, %v", data, batch, back, again, err)
+		}
+	})
+}
