@@ -35,9 +35,9 @@ func processThread(ctx context.Context, out io.Writer, name string) {
 // localMain is the listing's module level code.
 func localMain(ctx context.Context, out io.Writer) {
 	var wg sync.WaitGroup
-	wg.Go(func() { processThread(withThreadName(ctx, "Thread-A"), out, "Alice") }) // t1.start()
-	wg.Go(func() { processThread(withThreadName(ctx, "Thread-B"), out, "Bob") })   // t2.start()
-	wg.Wait()                                                                      // t1.join(); t2.join()
+	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { processThread(ctx, out, "Alice") }) // t1.start()
+	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { processThread(ctx, out, "Bob") })   // t2.start()
+	wg.Wait()                                                                                         // t1.join(); t2.join()
 }
 
 // Student is the listing's Student(name).
@@ -95,7 +95,7 @@ func doTask2(ctx context.Context, out io.Writer, globalDict *studentDict) {
 func localDictMain(ctx context.Context, out io.Writer) {
 	globalDict := &studentDict{students: map[string]Student{}}
 	var wg sync.WaitGroup
-	wg.Go(func() { stdThread(withThreadName(ctx, "Thread-A"), out, globalDict, "Alice") })
-	wg.Go(func() { stdThread(withThreadName(ctx, "Thread-B"), out, globalDict, "Bob") })
+	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { stdThread(ctx, out, globalDict, "Alice") })
+	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { stdThread(ctx, out, globalDict, "Bob") })
 	wg.Wait()
 }

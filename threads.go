@@ -37,8 +37,9 @@ func loop(ctx context.Context, out io.Writer, tick time.Duration) {
 func loopMain(ctx context.Context, out io.Writer, tick time.Duration) {
 	fmt.Fprintf(out, "thread %s is running...\n", currentThread(ctx))
 	var t sync.WaitGroup
-	t.Go(func() { loop(withThreadName(ctx, "LoopThread"), out, tick) }) // t.start()
-	t.Wait()                                                            // t.join()
+	// t = threading.Thread(target=loop, name='LoopThread'); t.start()
+	startThread(ctx, &t, "LoopThread", func(ctx context.Context) { loop(ctx, out, tick) })
+	t.Wait() // t.join()
 	fmt.Fprintf(out, "thread %s ended.\n", currentThread(ctx))
 }
 
@@ -60,11 +61,14 @@ func download(out io.Writer, filename string, rng *rand.Rand, second time.Durati
 // downloadMain is the main() of the Thread(target=download) listing.
 // Its total is in the tutorial's seconds, whatever second lasts.
 func downloadMain(out io.Writer, seed uint64, second time.Duration) {
+	// The downloads print no thread names; Python would call them Thread-1
+	// and Thread-2, and so does a trace.
+	ctx := context.Background()
 	start := time.Now()
 	var wg sync.WaitGroup
-	wg.Go(func() { download(out, pdfFile, newRand(seed, 1), second) }) // t1.start()
-	wg.Go(func() { download(out, aviFile, newRand(seed, 2), second) }) // t2.start()
-	wg.Wait()                                                          // t1.join(); t2.join()
+	startThread(ctx, &wg, "Thread-1", func(context.Context) { download(out, pdfFile, newRand(seed, 1), second) }) // t1.start()
+	startThread(ctx, &wg, "Thread-2", func(context.Context) { download(out, aviFile, newRand(seed, 2), second) }) // t2.start()
+	wg.Wait()                                                                                                     // t1.join(); t2.join()
 	end := time.Now()
 	fmt.Fprintf(out, "总共耗费了%.3f秒\n", float64(end.Sub(start))/float64(second))
 }
@@ -91,10 +95,11 @@ func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
 	start := time.Now()
 	t1 := &DownloadTask{filename: pdfFile, rng: newRand(seed, 1), second: second}
 	t2 := &DownloadTask{filename: aviFile, rng: newRand(seed, 2), second: second}
+	ctx := context.Background() // for the threads' names in a trace, as in downloadMain
 	var wg sync.WaitGroup
-	wg.Go(func() { t1.Run(out) }) // t1.start()
-	wg.Go(func() { t2.Run(out) }) // t2.start()
-	wg.Wait()                     // t1.join(); t2.join()
+	startThread(ctx, &wg, "Thread-1", func(context.Context) { t1.Run(out) }) // t1.start()
+	startThread(ctx, &wg, "Thread-2", func(context.Context) { t2.Run(out) }) // t2.start()
+	wg.Wait()                                                                // t1.join(); t2.join()
 	end := time.Now()
 	fmt.Fprintf(out, "总共耗费了%.2f秒.\n", float64(end.Sub(start))/float64(second))
 }
