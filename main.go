@@ -268,13 +268,24 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	dict := fs.Bool("dict", false, "run the global_dict listing: a map keyed by thread name, behind a lock")
+	pass := fs.Bool("pass", false, "run the first fragment: the student passed down by hand, from function to function")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	var both error
+	if *dict && *pass {
+		both = errors.New("--dict and --pass are two different fragments: choose one")
+	}
+	if err := validate(fs, both); err != nil {
+		return err
+	}
 	ctx = withThreadName(ctx, "MainThread")
-	if *dict {
+	switch {
+	case *dict:
 		localDictMain(ctx, stdout)
-	} else {
+	case *pass:
+		localPassMain(ctx, stdout)
+	default:
 		localMain(ctx, stdout)
 	}
 	return nil
