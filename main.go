@@ -203,6 +203,7 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	useChan := fs.Bool("chan", false, "confine the balance to a teller goroutine fed by channels, with no lock")
 	depositors := fs.Int("depositors", 100, "how many goroutines each deposit ¥1")
 	delay := fs.Duration("delay", 10*time.Millisecond, "time to process one deposit (the listing's sleep(0.01))")
+	timed := fs.Bool("time", false, "then say how long the deposits took, to show what the lock costs")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err := validate(fs, positive("depositors", *depositors), notNegative("delay", *delay), chanWithoutLock); err != nil {
 		return err
 	}
-	var account account
+	var account bankAccount
 	switch {
 	case *useChan:
 		ctx, stopTeller := context.WithCancel(ctx)
@@ -224,7 +225,7 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	default:
 		account = &UnsafeAccount{processing: *delay}
 	}
-	bank(stdout, account, *depositors)
+	bank(ctx, stdout, account, *depositors, *timed)
 	return nil
 }
 
