@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "usage: multithreading %s [flags]\n\n%s (tutorial section %s).\n\n", c.name, c.summary, c.section)
 			fs.PrintDefaults()
 		}
-		err := c.run(ctx, fs, args[1:], stdout, stderr)
+		err := withTrace(fs, func() error { return c.run(ctx, fs, args[1:], stdout, stderr) })
 		if err != nil && !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
 		}
