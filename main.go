@@ -242,29 +242,38 @@ func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if *gomaxprocs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*gomaxprocs))
 	}
-	return spin(stdout, *goroutines, *duration)
+	return spin(ctx, stdout, *goroutines, *duration)
 }
 
 func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	kind := fs.String("kind", "io", "io: tasks that wait; cpu: a job that computes")
-	n := fs.Int("n", 10000, "io: how many tasks wait at once; cpu: the \"many\" goroutines the job is split over")
+	n := fs.Int("n", 5000, fmt.Sprintf("io: how many tasks wait at once (at most %d with --os-threads); cpu: the \"many\" goroutines the job is split over", maxOSThreadTasks))
 	wait := fs.Duration("wait", 100*time.Millisecond, "io: how long each task waits")
+	osThreads := fs.Bool("os-threads", false, "io: run each task on an OS thread of its own, the tutorial's kind of thread")
 	limit := fs.Int("limit", 3_000_000, "cpu: count the primes below this")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var badKind error
+	var badKind, threadsForCPU, tooManyThreads error
 	if *kind != "io" && *kind != "cpu" {
 		badKind = fmt.Errorf("--kind must be io or cpu, not %q", *kind)
 	}
-	if err := validate(fs, badKind, positive("n", *n), notNegative("wait", *wait), positive("limit", *limit)); err != nil {
+	if *osThreads && *kind == "cpu" {
+		threadsForCPU = errors.New("--os-threads goes with --kind io")
+	}
+	if *osThreads && *n > maxOSThreadTasks {
+		// Past Go's limit of 10,000 threads the runtime would stop the program.
+		tooManyThreads = fmt.Errorf("--n must be at most %d with --os-threads, not %d: Go stops a program that uses more than 10000 OS threads", maxOSThreadTasks, *n)
+	}
+	if err := validate(fs, badKind, positive("n", *n), notNegative("wait", *wait), positive("limit", *limit),
+		threadsForCPU, tooManyThreads); err != nil {
 		return err
 	}
 	if *kind == "cpu" {
 		cpuBound(stdout, *limit, *n)
 		return nil
 	}
-	return ioBound(stdout, *n, *wait)
+	return ioBound(stdout, *n, *wait, *osThreads)
 }
 
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {

@@ -1,11 +1,12 @@
 // Section 多线程 of the tutorial, the GIL paragraph after 线程之间的通信, and
 // section 进程 VS 线程, which has no listing: tasks makes it one.
 //
-// Python's threading.Thread becomes a goroutine started with sync.WaitGroup.Go,
-// and t.join() becomes wg.Wait(). Goroutines have no names, so the name that
-// threading.current_thread().name would print travels in a context value.
-// Unlike Python's threads, goroutines run Go code on every core at once: spin
-// measures it.
+// Python's threading.Thread becomes a goroutine started with sync.WaitGroup.Go
+// (startThread, which also names it), and t.join() becomes wg.Wait().
+// Goroutines have no names, so the name that threading.current_thread().name
+// would print travels in a context value. Unlike Python's threads, goroutines
+// run Go code on every core at once: spin measures it. And a goroutine is not
+// an OS thread: tasks --os-threads puts each task on one, to show the cost.
 
 package main
 
@@ -15,6 +16,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,26 +111,28 @@ func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
 // threads that loop forever". Python's threads take turns on one core; these
 // goroutines run on as many cores as GOMAXPROCS allows. The process reads its
 // own CPU time, so the figure it prints needs no outside tool.
-func spin(out io.Writer, goroutines int, duration time.Duration) error {
-	fmt.Fprintf(out, "%d goroutines spin for %v (GOMAXPROCS %d)\n",
-		goroutines, duration, runtime.GOMAXPROCS(0))
+func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Duration) error {
+	fmt.Fprintf(out, "%s spin for %v (GOMAXPROCS %d)\n",
+		howMany(goroutines, "goroutine"), duration, runtime.GOMAXPROCS(0))
 	before, err := cpuTime()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-
-	var stop atomic.Bool // the loops' only exit: Python's `while True` has none
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			for !stop.Load() {
-			}
+	// Each loop stops itself at the deadline. Were the main goroutine to sleep
+	// and then tell them to stop, it would queue for a core behind every loop
+	// still spinning: with 10,000 loops, for most of a minute.
+	deadline := start.Add(duration)
+	var threads sync.WaitGroup
+	for i := range goroutines {
+		startThread(ctx, &threads, fmt.Sprintf("Thread-%d", i+1), func(ctx context.Context) {
+			trace.WithRegion(ctx, "busy loop", func() {
+				for time.Now().Before(deadline) { // Python's `while True`, with an end
+				}
+			})
 		})
 	}
-	time.Sleep(duration)
-	stop.Store(true)
-	wg.Wait()
+	threads.Wait()
 
 	wall := time.Since(start)
 	after, err := cpuTime()
@@ -135,33 +140,70 @@ func spin(out io.Writer, goroutines int, duration time.Duration) error {
 		return err
 	}
 	cores := float64(after-before) / float64(wall)
-	fmt.Fprintf(out, "used %.2f of %d cores\n", cores, runtime.NumCPU())
+	fmt.Fprintf(out, "used %.2f of %d cores over %.2f s\n", cores, runtime.NumCPU(), wall.Seconds())
 	return nil
 }
+
+// maxOSThreadTasks bounds tasks --os-threads. Go's runtime stops a program
+// that uses more than 10,000 OS threads ("fatal error: thread exhaustion"; the
+// limit is runtime/debug.SetMaxThreads), as a guard against a runaway, and it
+// keeps a few threads of its own.
+const maxOSThreadTasks = 9000
 
 // ioBound is the I/O-bound half of 进程 VS 线程: n tasks that each spend
 // their time waiting, as on the network or a disk. A goroutine starts with a
 // few KiB of stack and a waiting one costs no CPU, so they can all wait at
 // once, and the whole takes little more than one wait.
-func ioBound(out io.Writer, n int, wait time.Duration) error {
-	fmt.Fprintf(out, "%d goroutines each wait %v, all at once\n", n, wait)
+//
+// With onOSThreads each task keeps an OS thread to itself, the tutorial's
+// kind of thread: the same tasks then show what a goroutine saves.
+func ioBound(out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
+	task := "goroutine"
+	if onOSThreads {
+		task = "OS thread"
+	}
+	if n == 1 {
+		fmt.Fprintf(out, "1 %s waits %v\n", task, wait)
+	} else {
+		fmt.Fprintf(out, "%d %ss each wait %v, all at once\n", n, task, wait)
+	}
 	before, err := peakMemory()
 	if err != nil {
 		return err
 	}
+	// All that the tasks allocate stays in use until they end, so a garbage
+	// collection in the meantime could free nothing: it would only rescan the
+	// growing stacks, again and again (a million tasks took 6 to 10 s with it,
+	// 2.2 s without).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	start := time.Now()
-	var wg sync.WaitGroup
+	// The start barrier: no task begins its wait before every task exists, so
+	// they really are all waiting at once, and the peak memory holds them all.
+	var ready, done sync.WaitGroup
+	ready.Add(n)
+	begin := make(chan struct{})
 	for range n {
-		wg.Go(func() { time.Sleep(wait) })
+		done.Go(func() {
+			if onOSThreads {
+				// Never unlocked, so the thread ends with the goroutine, and
+				// while the goroutine waits, its thread waits with it.
+				runtime.LockOSThread()
+			}
+			ready.Done()
+			<-begin
+			time.Sleep(wait)
+		})
 	}
-	wg.Wait()
+	ready.Wait()
+	close(begin)
+	done.Wait()
 	elapsed := time.Since(start)
 	peak, err := peakMemory()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB more for each goroutine\n",
-		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n))
+	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB more per %s\n",
+		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n), task)
 	fmt.Fprintf(out, "all done in %.2f s\n", elapsed.Seconds())
 	return nil
 }
@@ -189,6 +231,11 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// howMany says how many of noun: "1 goroutine", "2 goroutines".
+func howMany(n int, noun string) string {
+	return fmt.Sprintf("%d %s%s", n, noun, plural(n))
 }
 
 // countPrimes counts the primes below limit by trial division. The numbers

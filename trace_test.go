@@ -135,6 +135,7 @@ func TestTraceNamesTheTutorialsThreads(t *testing.T) {
 			[]string{"MainThread", "Thread-1", "Thread-2", "Thread-3"}, repeat(3, append([]string{"wait for lock"}, deposit...)...)},
 		{[]string{"bank", "--chan", "--depositors", "3", "--delay", "1ms"}, 0,
 			[]string{"MainThread", "Thread-1", "Thread-2", "Thread-3"}, repeat(3, "wait for teller")},
+		{[]string{"spin", "--goroutines", "2", "--for", "10ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}, repeat(2, "busy loop")},
 		{[]string{"tasks", "--n", "10", "--wait", "1ms"}, 0, []string{"MainThread"}, nil},
 		{[]string{"local"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}, nil},
 		{[]string{"local", "--dict"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}, nil},
