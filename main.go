@@ -53,6 +53,7 @@ var commands = []command{
 	{"loop", "多线程", "a thread named LoopThread counts to 5", runLoop},
 	{"download", "多线程", "two downloads at once; --task: the DownloadTask subclass", runDownload},
 	{"bank", "线程之间的通信, LOCK", "100 deposits of ¥1; --lock=false loses them, --chan uses a teller", runBank},
+	{"deadlock", "LCOK", "two transfers lock two accounts in opposite orders and deadlock; --ordered: one order", runDeadlock},
 	{"spin", "GIL", "busy-loop goroutines; prints how many cores they used", runSpin},
 	{"tasks", "进程 VS 线程", "--kind io: many waiting tasks at once; --kind cpu: one job over more and more goroutines", runTasks},
 	{"local", "ThreadLocal", "a student per goroutine in a context value; --dict: global_dict", runLocal},
@@ -227,6 +228,24 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	}
 	bank(ctx, stdout, account, *depositors, *timed)
 	return nil
+}
+
+func runDeadlock(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	ordered := fs.Bool("ordered", false, "lock the accounts in one order, by id: the fix")
+	pause := fs.Duration("pause", 10*time.Millisecond, "with --ordered: the pause between a transfer's two locks")
+	watchdog := fs.Duration("watchdog", 2*time.Second, "how long the transfers may take before the program reports a deadlock (0: leave it to Go's runtime)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var runtimeCannotTell error
+	if *watchdog == 0 {
+		runtimeCannotTell = whyRuntimeCannotTell()
+	}
+	if err := validate(fs, notNegative("pause", *pause), notNegative("watchdog", *watchdog), runtimeCannotTell); err != nil {
+		return err
+	}
+	cfg := deadlockConfig{ordered: *ordered, pause: *pause, watchdog: *watchdog}
+	return deadlockMain(withThreadName(ctx, "MainThread"), stdout, stderr, cfg)
 }
 
 func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {

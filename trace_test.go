@@ -135,6 +135,10 @@ func TestTraceNamesTheTutorialsThreads(t *testing.T) {
 			[]string{"MainThread", "Thread-1", "Thread-2", "Thread-3"}, repeat(3, append([]string{"wait for lock"}, deposit...)...)},
 		{[]string{"bank", "--chan", "--depositors", "3", "--delay", "1ms"}, 0,
 			[]string{"MainThread", "Thread-1", "Thread-2", "Thread-3"}, repeat(3, "wait for teller")},
+		{[]string{"deadlock", "--ordered", "--pause", "1ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}, repeat(4, "wait for lock")},
+		// The deadlocked run fails, and its trace shows where: each thread began
+		// to wait for its second lock and never stopped.
+		{[]string{"deadlock", "--watchdog", "100ms"}, 1, []string{"MainThread", "Thread-1", "Thread-2"}, repeat(4, "wait for lock")},
 		{[]string{"spin", "--goroutines", "2", "--for", "10ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}, repeat(2, "busy loop")},
 		{[]string{"tasks", "--n", "10", "--wait", "1ms"}, 0, []string{"MainThread"}, nil},
 		{[]string{"local"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}, nil},
