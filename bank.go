@@ -29,6 +29,8 @@ type bankAccount interface {
 // bank is the listings' main(): one goroutine per AddMoneyThread. With
 // timed, it then says how long the deposits took.
 func bank(ctx context.Context, out io.Writer, account bankAccount, depositors int, timed bool) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	start := time.Now()
 	var threads sync.WaitGroup
 	// 创建100个存款的线程向同一个账户中存钱

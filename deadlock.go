@@ -50,6 +50,8 @@ var errDeadlock = errors.New("the two transfers are deadlocked: each holds one a
 // deadlockMain runs two transfers in opposite directions at once, then prints
 // the balances, unless the watchdog finds them deadlocked.
 func deadlockMain(ctx context.Context, out, stderr io.Writer, cfg deadlockConfig) error {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	account1 := &numberedAccount{id: 1, balance: 100}
 	account2 := &numberedAccount{id: 2, balance: 100}
 

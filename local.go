@@ -38,6 +38,8 @@ func processThread(ctx context.Context, out io.Writer, name string) {
 
 // localMain is the listing's module level code.
 func localMain(ctx context.Context, out io.Writer) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	var wg sync.WaitGroup
 	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { processThread(ctx, out, "Alice") }) // t1.start()
 	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { processThread(ctx, out, "Bob") })   // t2.start()
@@ -78,6 +80,8 @@ func doSubtask2(ctx context.Context, out io.Writer, std Student) {
 
 // localPassMain runs the first fragment in the same two threads.
 func localPassMain(ctx context.Context, out io.Writer) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	var wg sync.WaitGroup
 	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { processStudentByHand(ctx, out, "Alice") })
 	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { processStudentByHand(ctx, out, "Bob") })
@@ -134,6 +138,8 @@ func doTask2(ctx context.Context, out io.Writer, globalDict *studentDict) {
 
 // localDictMain runs the global_dict listing in the same two goroutines.
 func localDictMain(ctx context.Context, out io.Writer) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	globalDict := &studentDict{students: map[string]Student{}}
 	var wg sync.WaitGroup
 	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { stdThread(ctx, out, globalDict, "Alice") })

@@ -245,7 +245,7 @@ func runDeadlock(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 		return err
 	}
 	cfg := deadlockConfig{ordered: *ordered, pause: *pause, watchdog: *watchdog}
-	return deadlockMain(withThreadName(ctx, "MainThread"), stdout, stderr, cfg)
+	return deadlockMain(ctx, stdout, stderr, cfg)
 }
 
 func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -289,10 +289,10 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		return err
 	}
 	if *kind == "cpu" {
-		cpuBound(stdout, *limit, *n)
+		cpuBound(ctx, stdout, *limit, *n)
 		return nil
 	}
-	return ioBound(stdout, *n, *wait, *osThreads)
+	return ioBound(ctx, stdout, *n, *wait, *osThreads)
 }
 
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -308,7 +308,6 @@ func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	if err := validate(fs, both); err != nil {
 		return err
 	}
-	ctx = withThreadName(ctx, "MainThread")
 	switch {
 	case *dict:
 		localDictMain(ctx, stdout)

@@ -1,8 +1,9 @@
 // threading.current_thread().name, which every listing prints, and
 // threading.Thread(target=..., name=...).start(). Goroutines have no names,
-// so the name travels in a context value; startThread also shows it wherever
-// Go can show a goroutine's name: as a label in the goroutine profile (and so
-// in a deadlock's goroutine dump) and as a task in a runtime/trace.
+// so the name travels in a context value; startThread and mainThread also
+// show it wherever Go can show a goroutine's name: as a label in the
+// goroutine profile (and so in a deadlock's goroutine dump) and as a task in
+// a runtime/trace.
 
 package main
 
@@ -27,6 +28,15 @@ func currentThread(ctx context.Context) string {
 		return name
 	}
 	return "MainThread"
+}
+
+// mainThread makes the calling goroutine Python's MainThread, the thread a
+// program starts in: it is named so, and is a trace task, which the threads
+// it starts are subtasks of. (go tool trace then shows all of a listing's
+// threads at once: /usertasks, MainThread, then the task's "trace" link.)
+// End the task when the listing is done.
+func mainThread(ctx context.Context) (context.Context, *trace.Task) {
+	return trace.NewTask(withThreadName(ctx, "MainThread"), "MainThread")
 }
 
 // threadLabel is the goroutine profile label that holds a thread's name.

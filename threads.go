@@ -38,6 +38,8 @@ func loop(ctx context.Context, out io.Writer, tick time.Duration) {
 
 // loopMain is the listing's if __name__ == '__main__': block.
 func loopMain(ctx context.Context, out io.Writer, tick time.Duration) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	fmt.Fprintf(out, "thread %s is running...\n", currentThread(ctx))
 	var t sync.WaitGroup
 	// t = threading.Thread(target=loop, name='LoopThread'); t.start()
@@ -66,7 +68,8 @@ func download(out io.Writer, filename string, rng *rand.Rand, second time.Durati
 func downloadMain(out io.Writer, seed uint64, second time.Duration) {
 	// The downloads print no thread names; Python would call them Thread-1
 	// and Thread-2, and so does a trace.
-	ctx := context.Background()
+	ctx, task := mainThread(context.Background())
+	defer task.End()
 	start := time.Now()
 	var wg sync.WaitGroup
 	startThread(ctx, &wg, "Thread-1", func(context.Context) { download(out, pdfFile, newRand(seed, 1), second) }) // t1.start()
@@ -98,7 +101,8 @@ func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
 	start := time.Now()
 	t1 := &DownloadTask{filename: pdfFile, rng: newRand(seed, 1), second: second}
 	t2 := &DownloadTask{filename: aviFile, rng: newRand(seed, 2), second: second}
-	ctx := context.Background() // for the threads' names in a trace, as in downloadMain
+	ctx, task := mainThread(context.Background()) // for a trace, as in downloadMain
+	defer task.End()
 	var wg sync.WaitGroup
 	startThread(ctx, &wg, "Thread-1", func(context.Context) { t1.Run(out) }) // t1.start()
 	startThread(ctx, &wg, "Thread-2", func(context.Context) { t2.Run(out) }) // t2.start()
@@ -114,6 +118,8 @@ func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
 func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Duration) error {
 	fmt.Fprintf(out, "%s spin for %v (GOMAXPROCS %d)\n",
 		howMany(goroutines, "goroutine"), duration, runtime.GOMAXPROCS(0))
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	before, err := cpuTime()
 	if err != nil {
 		return err
@@ -157,15 +163,17 @@ const maxOSThreadTasks = 9000
 //
 // With onOSThreads each task keeps an OS thread to itself, the tutorial's
 // kind of thread: the same tasks then show what a goroutine saves.
-func ioBound(out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
-	task := "goroutine"
+func ioBound(ctx context.Context, out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
+	_, task := mainThread(ctx)
+	defer task.End()
+	runsOn := "goroutine"
 	if onOSThreads {
-		task = "OS thread"
+		runsOn = "OS thread"
 	}
 	if n == 1 {
-		fmt.Fprintf(out, "1 %s waits %v\n", task, wait)
+		fmt.Fprintf(out, "1 %s waits %v\n", runsOn, wait)
 	} else {
-		fmt.Fprintf(out, "%d %ss each wait %v, all at once\n", n, task, wait)
+		fmt.Fprintf(out, "%d %ss each wait %v, all at once\n", n, runsOn, wait)
 	}
 	before, err := peakMemory()
 	if err != nil {
@@ -203,7 +211,7 @@ func ioBound(out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
 		return err
 	}
 	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB more per %s\n",
-		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n), task)
+		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n), runsOn)
 	fmt.Fprintf(out, "all done in %.2f s\n", elapsed.Seconds())
 	return nil
 }
@@ -211,7 +219,9 @@ func ioBound(out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
 // cpuBound is the compute-bound half: one fixed job, counting the primes
 // below limit, split over one goroutine, one per core, and many. Past the
 // number of cores, more goroutines only add switching: the speed-up stops.
-func cpuBound(out io.Writer, limit, many int) {
+func cpuBound(ctx context.Context, out io.Writer, limit, many int) {
+	_, task := mainThread(ctx)
+	defer task.End()
 	fmt.Fprintf(out, "count the primes below %d with\n", limit)
 	var alone time.Duration
 	for _, goroutines := range []int{1, runtime.NumCPU(), many} {

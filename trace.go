@@ -1,13 +1,13 @@
 // --trace FILE, on every subcommand: the run written as a runtime/trace, for
 // `go tool trace FILE`, which shows each goroutine over time (running,
 // waiting, on which core) the way the tutorial only describes threads.
-// startThread makes each of the tutorial's threads a trace task named as
-// Python names it; the listings mark the steps worth seeing as regions.
+// mainThread and startThread make each of the tutorial's threads a trace task
+// named as Python names it; the listings mark the steps worth seeing as
+// regions.
 
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,11 +17,9 @@ import (
 
 // withTrace defines --trace on a command's flags and runs the command. The
 // trace starts as soon as the flag is parsed, so that it covers all of the
-// command's work, and stops when the command returns. The main goroutine is
-// a task named MainThread, as Python names its first thread.
+// command's work, and stops when the command returns.
 func withTrace(fs *flag.FlagSet, command func() error) error {
 	var file *os.File
-	var mainThread *trace.Task
 	fs.Func("trace", "write a runtime/trace of the run to `FILE`, to open with go tool trace FILE", func(name string) error {
 		if file != nil {
 			return errors.New("given twice")
@@ -35,14 +33,12 @@ func withTrace(fs *flag.FlagSet, command func() error) error {
 			return err
 		}
 		file = f
-		_, mainThread = trace.NewTask(context.Background(), "MainThread")
 		return nil
 	})
 	err := command()
 	if file == nil {
 		return err
 	}
-	mainThread.End()
 	trace.Stop()
 	if closeErr := file.Close(); closeErr != nil && err == nil {
 		return fmt.Errorf("writing the trace: %w", closeErr)

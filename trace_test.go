@@ -115,8 +115,8 @@ func repeat(n int, items ...string) []string {
 }
 
 // Every subcommand takes --trace; each of the tutorial's threads is a task
-// named as Python names it, and the steps of a deposit and the waits for a
-// lock are regions.
+// named as Python names it, the threads a subtask of MainThread, and the
+// steps of a deposit and the waits for a lock are regions.
 func TestTraceNamesTheTutorialsThreads(t *testing.T) {
 	t.Parallel()
 	deposit := []string{"read balance", "sleep", "write balance"}
@@ -158,6 +158,19 @@ func TestTraceNamesTheTutorialsThreads(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.regions, typesOf(events, "RegionBegin"), sameLines); diff != "" {
 				t.Errorf("regions (-want +got):\n%s", diff)
+			}
+			// The threads are MainThread's subtasks, which go tool trace shows
+			// together with it.
+			mainThreadID := ""
+			for _, e := range events {
+				if e.kind == "TaskBegin" && e.attrs["Type"] == "MainThread" {
+					mainThreadID = e.attrs["ID"]
+				}
+			}
+			for _, e := range events {
+				if e.kind == "TaskBegin" && e.attrs["Type"] != "MainThread" && e.attrs["Parent"] != mainThreadID {
+					t.Errorf("task %s has parent %s, want MainThread's id %s", e.attrs["Type"], e.attrs["Parent"], mainThreadID)
+				}
 			}
 		})
 	}
