@@ -43,9 +43,11 @@ func mainThread(ctx context.Context) (context.Context, *trace.Task) {
 const threadLabel = "thread"
 
 // startThread is threading.Thread(target=target, name=name).start(): target
-// runs in a new goroutine of threads, and threads.Wait() is join(). The goroutine
-// is a trace task of that name, which `go tool trace` lists when the program
-// runs with --trace; when it does not, the task costs next to nothing.
+// runs in a new goroutine of threads, and threads.Wait() is join(). The
+// goroutine carries its name in its profile labels, which a goroutine dump
+// shows (deadlock's does), and is a trace task of that name, which `go tool
+// trace` lists when the program runs with --trace; without it, the task
+// costs next to nothing.
 func startThread(ctx context.Context, threads *sync.WaitGroup, name string, target func(ctx context.Context)) {
 	threads.Go(func() {
 		ctx, task := trace.NewTask(withThreadName(ctx, name), name)

@@ -98,11 +98,11 @@ func (t *DownloadTask) Run(out io.Writer) {
 // downloadTaskMain is the main() of the DownloadTask listing, which prints
 // its total with two decimals and a full stop.
 func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
+	ctx, task := mainThread(context.Background()) // for a trace, as in downloadMain
+	defer task.End()
 	start := time.Now()
 	t1 := &DownloadTask{filename: pdfFile, rng: newRand(seed, 1), second: second}
 	t2 := &DownloadTask{filename: aviFile, rng: newRand(seed, 2), second: second}
-	ctx, task := mainThread(context.Background()) // for a trace, as in downloadMain
-	defer task.End()
 	var wg sync.WaitGroup
 	startThread(ctx, &wg, "Thread-1", func(context.Context) { t1.Run(out) }) // t1.start()
 	startThread(ctx, &wg, "Thread-2", func(context.Context) { t2.Run(out) }) // t2.start()
@@ -127,7 +127,7 @@ func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Dura
 	start := time.Now()
 	// Each loop stops itself at the deadline. Were the main goroutine to sleep
 	// and then tell them to stop, it would queue for a core behind every loop
-	// still spinning: with 10,000 loops, for most of a minute.
+	// still spinning: with 10,000 loops, for over a minute.
 	deadline := start.Add(duration)
 	var threads sync.WaitGroup
 	for i := range goroutines {

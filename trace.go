@@ -30,6 +30,7 @@ func withTrace(fs *flag.FlagSet, command func() error) error {
 		}
 		if err := trace.Start(f); err != nil {
 			f.Close()
+			os.Remove(name)
 			return err
 		}
 		file = f
