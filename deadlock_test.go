@@ -144,8 +144,10 @@ func TestDeadlockOrderedFinishes(t *testing.T) {
 // noCgoBinary builds the program with CGO_ENABLED=0, the first time a test
 // asks: the build that Go's runtime can see a deadlock in.
 var noCgoBinary = sync.OnceValues(func() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
 	bin := filepath.Join(buildDir, "multithreading-nocgo")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
 	build.Env = append(build.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("CGO_ENABLED=0 go build: %v\n%s", err, out)

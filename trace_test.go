@@ -20,11 +20,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// buildTimeout bounds a build that a test needs, with a cold cache.
+const buildTimeout = 5 * time.Minute
+
 // traceTool builds `go tool trace` (cmd/trace, which recent Go builds on
 // first use) once, so that parallel tests do not each build it.
 var traceTool = sync.OnceValues(func() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
 	bin := filepath.Join(buildDir, "gotrace")
-	out, err := exec.Command("go", "build", "-o", bin, "cmd/trace").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "cmd/trace").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build cmd/trace: %v\n%s", err, out)
 	}
