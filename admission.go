@@ -129,14 +129,6 @@ func (m *QueueManager) admitted(conn net.Conn, protocol peerProtocol, err error)
 	}
 }
 
-// plural is "s" for any count but 1.
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 // A tally counts things by the reason for them.
 type tally map[string]int
 

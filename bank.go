@@ -3,9 +3,11 @@
 //
 // UnsafeAccount is the first listing: no protection, so updates are lost, and
 // `go run -race . bank --lock=false` names the two lines that race. Account is
-// the LOCK listing: a sync.Mutex held across read, delay and write.
+// the LOCK listing: a sync.Mutex held across read, delay and write, which
+// makes the deposits take turns (bank --time shows the cost).
 // TellerAccount is what the tutorial lacks and Go prefers: the balance is
-// confined to one goroutine, and deposits reach it over a channel.
+// confined to one goroutine, and deposits reach it over a channel. Each step
+// of a deposit is a trace region, which `go tool trace` shows with --trace.
 
 package main
 
@@ -13,26 +15,36 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/trace"
 	"sync"
 	"time"
 )
 
-// account is what AddMoneyThread needs of an account.
-type account interface {
-	Deposit(money int)
+// bankAccount is what AddMoneyThread needs of an account.
+type bankAccount interface {
+	Deposit(ctx context.Context, money int)
 	Balance() int
 }
 
-// bank is the listings' main(): one goroutine per AddMoneyThread.
-func bank(out io.Writer, account account, depositors int) {
+// bank is the listings' main(): one goroutine per AddMoneyThread. With
+// timed, it then says how long the deposits took.
+func bank(ctx context.Context, out io.Writer, account bankAccount, depositors int, timed bool) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
+	start := time.Now()
 	var threads sync.WaitGroup
 	// 创建100个存款的线程向同一个账户中存钱
-	for range depositors {
-		threads.Go(func() { account.Deposit(1) }) // AddMoneyThread(account, 1).start()
+	for i := range depositors {
+		// AddMoneyThread(account, 1).start(); Python names it Thread-1, Thread-2...
+		startThread(ctx, &threads, fmt.Sprintf("Thread-%d", i+1), func(ctx context.Context) { account.Deposit(ctx, 1) })
 	}
 	// 等所有存款的线程都执行完毕
 	threads.Wait()
+	elapsed := time.Since(start)
 	fmt.Fprintf(out, "账户余额为: ￥%d元\n", account.Balance())
+	if timed {
+		fmt.Fprintf(out, "deposits took %v\n", elapsed.Round(time.Millisecond))
+	}
 }
 
 // UnsafeAccount is the first listing's Account: nothing guards balance.
@@ -41,13 +53,14 @@ type UnsafeAccount struct {
 	processing time.Duration // the listing's sleep(0.01)
 }
 
-func (a *UnsafeAccount) Deposit(money int) {
+func (a *UnsafeAccount) Deposit(ctx context.Context, money int) {
+	var newBalance int
 	// 计算存款后的余额
-	newBalance := a.balance + money
+	trace.WithRegion(ctx, "read balance", func() { newBalance = a.balance + money })
 	// 模拟受理存款业务需要0.01秒的时间
-	time.Sleep(a.processing)
+	trace.WithRegion(ctx, "sleep", func() { time.Sleep(a.processing) })
 	// 修改账户余额
-	a.balance = newBalance
+	trace.WithRegion(ctx, "write balance", func() { a.balance = newBalance })
 }
 
 func (a *UnsafeAccount) Balance() int { return a.balance }
@@ -59,14 +72,15 @@ type Account struct {
 	processing time.Duration
 }
 
-func (a *Account) Deposit(money int) {
+func (a *Account) Deposit(ctx context.Context, money int) {
 	// 先获取锁才能执行后续的代码
-	a.mu.Lock()
+	trace.WithRegion(ctx, "wait for lock", a.mu.Lock)
 	// defer is Go's try...finally: the lock is released however Deposit returns
 	defer a.mu.Unlock()
-	newBalance := a.balance + money
-	time.Sleep(a.processing)
-	a.balance = newBalance
+	var newBalance int
+	trace.WithRegion(ctx, "read balance", func() { newBalance = a.balance + money })
+	trace.WithRegion(ctx, "sleep", func() { time.Sleep(a.processing) })
+	trace.WithRegion(ctx, "write balance", func() { a.balance = newBalance })
 }
 
 func (a *Account) Balance() int {
@@ -89,8 +103,11 @@ func NewTellerAccount(ctx context.Context, processing time.Duration) *TellerAcco
 	return a
 }
 
-func (a *TellerAccount) Deposit(money int) { a.deposits <- money }
-func (a *TellerAccount) Balance() int      { return <-a.balances }
+func (a *TellerAccount) Deposit(ctx context.Context, money int) {
+	trace.WithRegion(ctx, "wait for teller", func() { a.deposits <- money })
+}
+
+func (a *TellerAccount) Balance() int { return <-a.balances }
 
 func (a *TellerAccount) teller(ctx context.Context, processing time.Duration) {
 	balance := 0 // confined to the teller goroutine

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -79,5 +80,41 @@ func TestRaceDetectorCatchesUnlockedBank(t *testing.T) {
 		if tc.racy && !strings.Contains(stderr, "UnsafeAccount).Deposit") {
 			t.Errorf("the race report does not name UnsafeAccount.Deposit:\n%s", stderr)
 		}
+	}
+}
+
+// bank --time adds one line after the tutorial's. The lock makes the
+// deposits take turns, so they take at least 100 delays, however idle the
+// machine; without it they sleep all at once. Both run in the binary built
+// without -race, which the unprotected account needs.
+func TestBankTimeShowsTheLocksCost(t *testing.T) {
+	t.Parallel()
+	const delay = 5 * time.Millisecond
+	took := func(flags ...string) (balance int, elapsed time.Duration) {
+		t.Helper()
+		args := append([]string{"bank", "--time", "--delay", delay.String()}, flags...)
+		stdout, stderr, exit := runBinary(t, program, args...)
+		m := regexp.MustCompile(`^账户余额为: ￥(\d+)元\ndeposits took (\S+)\n$`).FindStringSubmatch(stdout)
+		if m == nil || exit != 0 || stderr != "" {
+			t.Fatalf("%v: exit %d, stderr %q, output %q", args, exit, stderr, stdout)
+		}
+		balance, _ = strconv.Atoi(m[1])
+		elapsed, err := time.ParseDuration(m[2])
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return balance, elapsed
+	}
+	lockedBalance, locked := took("--lock")
+	unlockedBalance, unlocked := took("--lock=false")
+	t.Logf("locked: ¥%d in %v; unlocked: ¥%d in %v", lockedBalance, locked, unlockedBalance, unlocked)
+	if lockedBalance != 100 || unlockedBalance >= 100 {
+		t.Errorf("balances ¥%d locked and ¥%d unlocked, want ¥100 and less", lockedBalance, unlockedBalance)
+	}
+	if locked < 100*delay {
+		t.Errorf("locked, 100 deposits of %v took %v: want them one after the other, at least %v", delay, locked, 100*delay)
+	}
+	if locked < 2*unlocked {
+		t.Errorf("locked %v, unlocked %v: want the lock to make it at least twice as slow", locked, unlocked)
 	}
 }

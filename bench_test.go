@@ -146,7 +146,7 @@ func BenchmarkBank(b *testing.B) {
 		account := &Account{}
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				account.Deposit(1)
+				account.Deposit(context.Background(), 1)
 			}
 		})
 	})
@@ -156,7 +156,7 @@ func BenchmarkBank(b *testing.B) {
 		account := NewTellerAccount(ctx, 0)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				account.Deposit(1)
+				account.Deposit(ctx, 1)
 			}
 		})
 	})

@@ -1,10 +1,14 @@
-// Section ThreadLocal of the tutorial.
+// Section ThreadLocal of the tutorial and its three fragments:
+// std passed down by hand (local --pass), a global_dict keyed by thread
+// (local --dict), and threading.local (local).
 //
 // Go has no goroutine-local storage on purpose: what a goroutine's calls
 // share travels in a context.Context, passed as the first argument. That is
-// threading.local made explicit, and it works the same for goroutines a
-// request fans out to. The global_dict listing is here too, to show what it
-// costs in Go: a lock, and entries to delete by hand.
+// the first fragment made uniform: still passed by hand, but as one argument
+// that carries every such value, which every layer passes on without knowing
+// what is in it. It works the same for goroutines a request fans out to. The
+// global_dict fragment shows what Go's way avoids: a lock, and entries to
+// delete by hand.
 
 package main
 
@@ -34,14 +38,55 @@ func processThread(ctx context.Context, out io.Writer, name string) {
 
 // localMain is the listing's module level code.
 func localMain(ctx context.Context, out io.Writer) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	var wg sync.WaitGroup
-	wg.Go(func() { processThread(withThreadName(ctx, "Thread-A"), out, "Alice") }) // t1.start()
-	wg.Go(func() { processThread(withThreadName(ctx, "Thread-B"), out, "Bob") })   // t2.start()
-	wg.Wait()                                                                      // t1.join(); t2.join()
+	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { processThread(ctx, out, "Alice") }) // t1.start()
+	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { processThread(ctx, out, "Bob") })   // t2.start()
+	wg.Wait()                                                                                         // t1.join(); t2.join()
 }
 
 // Student is the listing's Student(name).
 type Student struct{ Name string }
+
+// processStudentByHand is the first fragment's process_student(name). The
+// thread name comes from ctx, as Python's threading.current_thread() needs
+// no passing; the student is passed to every function that needs it.
+func processStudentByHand(ctx context.Context, out io.Writer, name string) {
+	std := Student{Name: name}
+	// std是局部变量，但是每个函数都要用它，因此必须传进去：
+	doTask1ByHand(ctx, out, std)
+	doTask2ByHand(ctx, out, std)
+}
+
+// doTask1ByHand needs std only to hand it on. (The fragment's do_task_1
+// calls do_subtask_1 and do_subtask_2, and its do_task_2 calls do_subtask_2
+// twice; here each task calls one subtask, so that the output is --dict's.)
+func doTask1ByHand(ctx context.Context, out io.Writer, std Student) {
+	doSubtask1(ctx, out, std)
+}
+
+func doTask2ByHand(ctx context.Context, out io.Writer, std Student) {
+	doSubtask2(ctx, out, std)
+}
+
+func doSubtask1(ctx context.Context, out io.Writer, std Student) {
+	fmt.Fprintf(out, "Hello, %s (in %s)\n", std.Name, currentThread(ctx))
+}
+
+func doSubtask2(ctx context.Context, out io.Writer, std Student) {
+	fmt.Fprintf(out, "Bye, %s (in %s)\n", std.Name, currentThread(ctx))
+}
+
+// localPassMain runs the first fragment in the same two threads.
+func localPassMain(ctx context.Context, out io.Writer) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
+	var wg sync.WaitGroup
+	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { processStudentByHand(ctx, out, "Alice") })
+	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { processStudentByHand(ctx, out, "Bob") })
+	wg.Wait()
+}
 
 // studentDict is global_dict. Python's dict survives concurrent threads
 // because of the GIL; a Go map does not, so it needs a lock.
@@ -93,9 +138,11 @@ func doTask2(ctx context.Context, out io.Writer, globalDict *studentDict) {
 
 // localDictMain runs the global_dict listing in the same two goroutines.
 func localDictMain(ctx context.Context, out io.Writer) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	globalDict := &studentDict{students: map[string]Student{}}
 	var wg sync.WaitGroup
-	wg.Go(func() { stdThread(withThreadName(ctx, "Thread-A"), out, globalDict, "Alice") })
-	wg.Go(func() { stdThread(withThreadName(ctx, "Thread-B"), out, globalDict, "Bob") })
+	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { stdThread(ctx, out, globalDict, "Alice") })
+	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { stdThread(ctx, out, globalDict, "Bob") })
 	wg.Wait()
 }

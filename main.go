@@ -62,10 +62,11 @@ type command struct {
 var commands = []command{
 	{"loop", "多线程", "线程 LoopThread 从 1 数到 5\na thread named LoopThread counts to 5", runLoop},
 	{"download", "多线程", "同时下载两个文件；--task：继承 Thread 的 DownloadTask\ntwo downloads at once; --task: the DownloadTask subclass", runDownload},
-	{"bank", "线程之间的通信, LCOK", "100 个线程各存 1 元，加锁；--lock=false：第一个示例，不加锁；--chan：出纳 goroutine\n100 deposits of ¥1, locked; --lock=false: the first listing, unlocked; --chan: a teller", runBank},
+	{"bank", "线程之间的通信, LCOK", "100 个线程各存 1 元，加锁；--lock=false：第一个示例，不加锁；--chan：出纳 goroutine；--time：计时\n100 deposits of ¥1, locked; --lock=false: the first listing, unlocked; --chan: a teller; --time: timed", runBank},
+	{"deadlock", "LCOK", "两笔转账以相反的顺序锁两个账户，死锁；--ordered：按同一顺序加锁\ntwo transfers lock two accounts in opposite orders and deadlock; --ordered: one order", runDeadlock},
 	{"spin", "LCOK (GIL)", "几个死循环的 goroutine，报告它们用了几个核\nbusy-loop goroutines; prints how many cores they used", runSpin},
-	{"tasks", "进程 VS 线程", "--kind io：大量同时等待的任务；--kind cpu：一个计算分给越来越多的 goroutine\n--kind io: many waiting tasks at once; --kind cpu: one job over more and more goroutines", runTasks},
-	{"local", "ThreadLocal", "每个 goroutine 的学生放在 context 里；--dict：global_dict\na student per goroutine in a context value; --dict: global_dict", runLocal},
+	{"tasks", "进程 VS 线程", "--kind io：大量同时等待的任务（--os-threads：每个任务一个系统线程）；--kind cpu：一个计算分给越来越多的 goroutine\n--kind io: many waiting tasks at once (--os-threads: an OS thread each); --kind cpu: one job over more and more goroutines", runTasks},
+	{"local", "ThreadLocal", "每个 goroutine 的学生放在 context 里；--dict：global_dict；--pass：层层传参\na student per goroutine in a context value; --dict: global_dict; --pass: passed down by hand", runLocal},
 	{"master", "分布式进程", "task_master.py，把任务放进队列，分给 worker\ntask_master.py: puts tasks in a queue served to workers", runMaster},
 	{"worker", "分布式进程", "task_worker.py，从 master 取任务，交回结果\ntask_worker.py: takes tasks from a master and puts results", runWorker},
 }
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		fs.Usage = func() { printCommandUsage(fs.Output(), c, fs) }
-		err := c.run(ctx, fs, args[1:], stdout, stderr)
+		err := withTrace(fs, func() error { return c.run(ctx, fs, args[1:], stdout, stderr) })
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			fs.SetOutput(stdout)
@@ -396,6 +397,7 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	useChan := fs.Bool("chan", false, "confine the balance to a teller goroutine fed by channels, with no lock")
 	depositors := fs.Int("depositors", 100, "how many goroutines each deposit ¥1")
 	delay := fs.Duration("delay", 10*time.Millisecond, "time to process one deposit (the listing's sleep(0.01))")
+	timed := fs.Bool("time", false, "then say how long the deposits took, to show what the lock costs")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -406,7 +408,7 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err := validate(fs, positive("depositors", *depositors), notNegative("delay", *delay), chanWithoutLock); err != nil {
 		return err
 	}
-	var account account
+	var account bankAccount
 	switch {
 	case *useChan:
 		ctx, stopTeller := context.WithCancel(ctx)
@@ -417,8 +419,26 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	default:
 		account = &UnsafeAccount{processing: *delay}
 	}
-	bank(stdout, account, *depositors)
+	bank(ctx, stdout, account, *depositors, *timed)
 	return nil
+}
+
+func runDeadlock(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	ordered := fs.Bool("ordered", false, "lock the accounts in one order, by id: the fix")
+	pause := fs.Duration("pause", 10*time.Millisecond, "with --ordered: the pause between a transfer's two locks")
+	watchdog := fs.Duration("watchdog", 2*time.Second, "how long the transfers may take before the program reports a deadlock (0: leave it to Go's runtime)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var runtimeCannotTell error
+	if *watchdog == 0 {
+		runtimeCannotTell = whyRuntimeCannotTell()
+	}
+	if err := validate(fs, notNegative("pause", *pause), notNegative("watchdog", *watchdog), runtimeCannotTell); err != nil {
+		return err
+	}
+	cfg := deadlockConfig{ordered: *ordered, pause: *pause, watchdog: *watchdog}
+	return deadlockMain(ctx, stdout, stderr, cfg)
 }
 
 func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -434,40 +454,59 @@ func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if *gomaxprocs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*gomaxprocs))
 	}
-	return spin(stdout, *goroutines, *duration)
+	return spin(ctx, stdout, *goroutines, *duration)
 }
 
 func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	kind := fs.String("kind", "io", "io: tasks that wait; cpu: a job that computes")
-	n := fs.Int("n", 10000, "io: how many tasks wait at once; cpu: the \"many\" goroutines the job is split over")
+	n := fs.Int("n", 5000, fmt.Sprintf("io: how many tasks wait at once (at most %d with --os-threads); cpu: the \"many\" goroutines the job is split over", maxOSThreadTasks))
 	wait := fs.Duration("wait", 100*time.Millisecond, "io: how long each task waits")
+	osThreads := fs.Bool("os-threads", false, "io: run each task on an OS thread of its own, the tutorial's kind of thread")
 	limit := fs.Int("limit", 3_000_000, "cpu: count the primes below this")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var badKind error
+	var badKind, threadsForCPU, tooManyThreads error
 	if *kind != "io" && *kind != "cpu" {
 		badKind = fmt.Errorf("--kind must be io or cpu, not %q", *kind)
 	}
-	if err := validate(fs, badKind, positive("n", *n), notNegative("wait", *wait), positive("limit", *limit)); err != nil {
+	if *osThreads && *kind == "cpu" {
+		threadsForCPU = errors.New("--os-threads goes with --kind io")
+	}
+	if *osThreads && *n > maxOSThreadTasks {
+		// Past Go's limit of 10,000 threads the runtime would stop the program.
+		tooManyThreads = fmt.Errorf("--n must be at most %d with --os-threads, not %d: Go stops a program that uses more than 10000 OS threads", maxOSThreadTasks, *n)
+	}
+	if err := validate(fs, badKind, positive("n", *n), notNegative("wait", *wait), positive("limit", *limit),
+		threadsForCPU, tooManyThreads); err != nil {
 		return err
 	}
 	if *kind == "cpu" {
-		cpuBound(stdout, *limit, *n)
+		cpuBound(ctx, stdout, *limit, *n)
 		return nil
 	}
-	return ioBound(stdout, *n, *wait)
+	return ioBound(ctx, stdout, *n, *wait, *osThreads)
 }
 
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	dict := fs.Bool("dict", false, "run the global_dict listing: a map keyed by thread name, behind a lock")
+	pass := fs.Bool("pass", false, "run the first fragment: the student passed down by hand, from function to function")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	ctx = withThreadName(ctx, "MainThread")
-	if *dict {
+	var both error
+	if *dict && *pass {
+		both = errors.New("--dict and --pass are two different fragments: choose one")
+	}
+	if err := validate(fs, both); err != nil {
+		return err
+	}
+	switch {
+	case *dict:
 		localDictMain(ctx, stdout)
-	} else {
+	case *pass:
+		localPassMain(ctx, stdout)
+	default:
 		localMain(ctx, stdout)
 	}
 	return nil

@@ -112,7 +112,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"fork"}, 2, `unknown command "fork"`},
 		{[]string{"loop", "-h"}, 0, "usage: go run . loop [flags]"},
 		{[]string{"loop", "--help"}, 0, "usage: go run . loop [flags]"},
-		{[]string{"loop", "--ticks", "1s"}, 2, "loop: unknown flag --ticks; known: --tick"},
+		{[]string{"loop", "--ticks", "1s"}, 2, "loop: unknown flag --ticks; known: --tick, --trace"},
 		{[]string{"loop", "--tick"}, 2, "loop: --tick needs a value, as in --tick 1s"},
 		{[]string{"loop", "--tick", "1"}, 2, `loop: invalid value "1" for --tick: a duration needs a unit, as in 1s or 100ms`},
 		{[]string{"loop", "-tick=1.5"}, 2, `loop: invalid value "1.5" for --tick: a duration needs a unit, as in 1s or 100ms`},

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -62,6 +63,29 @@ func TestReadmesHaveTheSameSections(t *testing.T) {
 // Links go to the web or to a file of the repository: never to ../shared or
 // anywhere else outside it, which no clone has. The READMEs link each other
 // and the tutorial's two public sources.
+// headingAnchors returns the anchors a code host gives the headings of a
+// Markdown text: lower case, punctuation dropped, spaces made hyphens.
+func headingAnchors(text string) map[string]bool {
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		heading, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " ")
+		if !ok || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		var anchor strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+			switch {
+			case unicode.IsLetter(r), unicode.IsDigit(r), r == '-', r == '_':
+				anchor.WriteRune(r)
+			case r == ' ':
+				anchor.WriteRune('-')
+			}
+		}
+		anchors[anchor.String()] = true
+	}
+	return anchors
+}
+
 func TestReadmeLinks(t *testing.T) {
 	t.Parallel()
 	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
@@ -71,10 +95,17 @@ func TestReadmeLinks(t *testing.T) {
 			t.Errorf("%s mentions a path outside the repository (../)", name)
 		}
 		var targets []string
+		anchors := headingAnchors(text)
 		for _, m := range link.FindAllStringSubmatch(text, -1) {
 			target := m[1]
 			targets = append(targets, target)
 			if strings.HasPrefix(target, "https://") {
+				continue
+			}
+			if anchor, ok := strings.CutPrefix(target, "#"); ok {
+				if !anchors[anchor] {
+					t.Errorf("%s links to %q, but has no heading with that anchor", name, target)
+				}
 				continue
 			}
 			if _, err := os.Stat(target); err != nil || strings.HasPrefix(target, "/") {

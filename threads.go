@@ -1,11 +1,12 @@
 // Section 多线程 of the tutorial, the GIL paragraph after 线程之间的通信, and
 // section 进程 VS 线程, which has no listing: tasks makes it one.
 //
-// Python's threading.Thread becomes a goroutine started with sync.WaitGroup.Go,
-// and t.join() becomes wg.Wait(). Goroutines have no names, so the name that
-// threading.current_thread().name would print travels in a context value.
-// Unlike Python's threads, goroutines run Go code on every core at once: spin
-// measures it.
+// Python's threading.Thread becomes a goroutine started with sync.WaitGroup.Go
+// (startThread, which also names it), and t.join() becomes wg.Wait().
+// Goroutines have no names, so the name that threading.current_thread().name
+// would print travels in a context value. Unlike Python's threads, goroutines
+// run Go code on every core at once: spin measures it. And a goroutine is not
+// an OS thread: tasks --os-threads puts each task on one, to show the cost.
 
 package main
 
@@ -15,6 +16,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,10 +38,13 @@ func loop(ctx context.Context, out io.Writer, tick time.Duration) {
 
 // loopMain is the listing's if __name__ == '__main__': block.
 func loopMain(ctx context.Context, out io.Writer, tick time.Duration) {
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	fmt.Fprintf(out, "thread %s is running...\n", currentThread(ctx))
 	var t sync.WaitGroup
-	t.Go(func() { loop(withThreadName(ctx, "LoopThread"), out, tick) }) // t.start()
-	t.Wait()                                                            // t.join()
+	// t = threading.Thread(target=loop, name='LoopThread'); t.start()
+	startThread(ctx, &t, "LoopThread", func(ctx context.Context) { loop(ctx, out, tick) })
+	t.Wait() // t.join()
 	fmt.Fprintf(out, "thread %s ended.\n", currentThread(ctx))
 }
 
@@ -60,11 +66,15 @@ func download(out io.Writer, filename string, rng *rand.Rand, second time.Durati
 // downloadMain is the main() of the Thread(target=download) listing.
 // Its total is in the tutorial's seconds, whatever second lasts.
 func downloadMain(out io.Writer, seed uint64, second time.Duration) {
+	// The downloads print no thread names; Python would call them Thread-1
+	// and Thread-2, and so does a trace.
+	ctx, task := mainThread(context.Background())
+	defer task.End()
 	start := time.Now()
 	var wg sync.WaitGroup
-	wg.Go(func() { download(out, pdfFile, newRand(seed, 1), second) }) // t1.start()
-	wg.Go(func() { download(out, aviFile, newRand(seed, 2), second) }) // t2.start()
-	wg.Wait()                                                          // t1.join(); t2.join()
+	startThread(ctx, &wg, "Thread-1", func(context.Context) { download(out, pdfFile, newRand(seed, 1), second) }) // t1.start()
+	startThread(ctx, &wg, "Thread-2", func(context.Context) { download(out, aviFile, newRand(seed, 2), second) }) // t2.start()
+	wg.Wait()                                                                                                     // t1.join(); t2.join()
 	end := time.Now()
 	fmt.Fprintf(out, "总共耗费了%.3f秒\n", float64(end.Sub(start))/float64(second))
 }
@@ -88,13 +98,15 @@ func (t *DownloadTask) Run(out io.Writer) {
 // downloadTaskMain is the main() of the DownloadTask listing, which prints
 // its total with two decimals and a full stop.
 func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
+	ctx, task := mainThread(context.Background()) // for a trace, as in downloadMain
+	defer task.End()
 	start := time.Now()
 	t1 := &DownloadTask{filename: pdfFile, rng: newRand(seed, 1), second: second}
 	t2 := &DownloadTask{filename: aviFile, rng: newRand(seed, 2), second: second}
 	var wg sync.WaitGroup
-	wg.Go(func() { t1.Run(out) }) // t1.start()
-	wg.Go(func() { t2.Run(out) }) // t2.start()
-	wg.Wait()                     // t1.join(); t2.join()
+	startThread(ctx, &wg, "Thread-1", func(context.Context) { t1.Run(out) }) // t1.start()
+	startThread(ctx, &wg, "Thread-2", func(context.Context) { t2.Run(out) }) // t2.start()
+	wg.Wait()                                                                // t1.join(); t2.join()
 	end := time.Now()
 	fmt.Fprintf(out, "总共耗费了%.2f秒.\n", float64(end.Sub(start))/float64(second))
 }
@@ -103,26 +115,30 @@ func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
 // threads that loop forever". Python's threads take turns on one core; these
 // goroutines run on as many cores as GOMAXPROCS allows. The process reads its
 // own CPU time, so the figure it prints needs no outside tool.
-func spin(out io.Writer, goroutines int, duration time.Duration) error {
-	fmt.Fprintf(out, "%d goroutines spin for %v (GOMAXPROCS %d)\n",
-		goroutines, duration, runtime.GOMAXPROCS(0))
+func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Duration) error {
+	fmt.Fprintf(out, "%s spin for %v (GOMAXPROCS %d)\n",
+		howMany(goroutines, "goroutine"), duration, runtime.GOMAXPROCS(0))
+	ctx, task := mainThread(ctx)
+	defer task.End()
 	before, err := cpuTime()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-
-	var stop atomic.Bool // the loops' only exit: Python's `while True` has none
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			for !stop.Load() {
-			}
+	// Each loop stops itself at the deadline. Were the main goroutine to sleep
+	// and then tell them to stop, it would queue for a core behind every loop
+	// still spinning: with 10,000 loops, for over a minute.
+	deadline := start.Add(duration)
+	var threads sync.WaitGroup
+	for i := range goroutines {
+		startThread(ctx, &threads, fmt.Sprintf("Thread-%d", i+1), func(ctx context.Context) {
+			trace.WithRegion(ctx, "busy loop", func() {
+				for time.Now().Before(deadline) { // Python's `while True`, with an end
+				}
+			})
 		})
 	}
-	time.Sleep(duration)
-	stop.Store(true)
-	wg.Wait()
+	threads.Wait()
 
 	wall := time.Since(start)
 	after, err := cpuTime()
@@ -130,33 +146,75 @@ func spin(out io.Writer, goroutines int, duration time.Duration) error {
 		return err
 	}
 	cores := float64(after-before) / float64(wall)
-	fmt.Fprintf(out, "used %.2f of %d cores\n", cores, runtime.NumCPU())
+	fmt.Fprintf(out, "used %.2f of %d cores over %.2f s\n", cores, runtime.NumCPU(), wall.Seconds())
 	return nil
 }
+
+// maxOSThreadTasks bounds tasks --os-threads. Go's runtime stops a program
+// that uses more than 10,000 OS threads ("fatal error: thread exhaustion"; the
+// limit is runtime/debug.SetMaxThreads), as a guard against a runaway, and it
+// keeps a few threads of its own.
+const maxOSThreadTasks = 9000
 
 // ioBound is the I/O-bound half of 进程 VS 线程: n tasks that each spend
 // their time waiting, as on the network or a disk. A goroutine starts with a
 // few KiB of stack and a waiting one costs no CPU, so they can all wait at
 // once, and the whole takes little more than one wait.
-func ioBound(out io.Writer, n int, wait time.Duration) error {
-	fmt.Fprintf(out, "%d goroutines each wait %v, all at once\n", n, wait)
+//
+// With onOSThreads each task keeps an OS thread to itself, the tutorial's
+// kind of thread: the same tasks then show what a goroutine saves.
+func ioBound(ctx context.Context, out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
+	_, task := mainThread(ctx)
+	defer task.End()
+	runsOn := "goroutine"
+	if onOSThreads {
+		runsOn = "OS thread"
+	}
+	if n == 1 {
+		fmt.Fprintf(out, "1 %s waits %v\n", runsOn, wait)
+	} else {
+		fmt.Fprintf(out, "%d %ss each wait %v, all at once\n", n, runsOn, wait)
+	}
 	before, err := peakMemory()
 	if err != nil {
 		return err
 	}
+	// All that the tasks allocate stays in use until they end, so a garbage
+	// collection in the meantime could free nothing: it would only rescan the
+	// growing stacks, again and again (a million tasks: 2.0 s with it, 1.7 s
+	// without).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() { time.Sleep(wait) })
+	// Each task waits on a channel, parked as it would be on a socket, until
+	// the wait is over. The wait begins once every task exists (a start
+	// barrier), so that they really are all waiting at once and the peak
+	// memory holds them all; and one timer serves them all.
+	var started, finished sync.WaitGroup
+	started.Add(n)
+	waitOver := make(chan struct{})
+	waiter := func() {
+		if onOSThreads {
+			// Never unlocked, so the thread ends with the goroutine, and
+			// while the goroutine waits, its thread waits with it.
+			runtime.LockOSThread()
+		}
+		started.Done()
+		<-waitOver
 	}
-	wg.Wait()
+	for range n {
+		finished.Go(waiter)
+	}
+	started.Wait()
+	time.Sleep(wait) // every task's wait, at the same time
+	close(waitOver)
+	finished.Wait()
 	elapsed := time.Since(start)
 	peak, err := peakMemory()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB more for each goroutine\n",
-		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n))
+	fmt.Fprintf(out, "peak memory %.0f MiB, %.1f KiB more per %s\n",
+		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n), runsOn)
 	fmt.Fprintf(out, "all done in %.2f s\n", elapsed.Seconds())
 	return nil
 }
@@ -164,7 +222,9 @@ func ioBound(out io.Writer, n int, wait time.Duration) error {
 // cpuBound is the compute-bound half: one fixed job, counting the primes
 // below limit, split over one goroutine, one per core, and many. Past the
 // number of cores, more goroutines only add switching: the speed-up stops.
-func cpuBound(out io.Writer, limit, many int) {
+func cpuBound(ctx context.Context, out io.Writer, limit, many int) {
+	_, task := mainThread(ctx)
+	defer task.End()
 	fmt.Fprintf(out, "count the primes below %d with\n", limit)
 	var alone time.Duration
 	for _, goroutines := range []int{1, runtime.NumCPU(), many} {

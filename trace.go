@@ -1,0 +1,48 @@
+// --trace FILE, on every subcommand: the run written as a runtime/trace, for
+// `go tool trace FILE`, which shows each goroutine over time (running,
+// waiting, on which core) the way the tutorial only describes threads.
+// mainThread and startThread make each of the tutorial's threads a trace task
+// named as Python names it; the listings mark the steps worth seeing as
+// regions.
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/trace"
+)
+
+// withTrace defines --trace on a command's flags and runs the command. The
+// trace starts as soon as the flag is parsed, so that it covers all of the
+// command's work, and stops when the command returns.
+func withTrace(fs *flag.FlagSet, command func() error) error {
+	var file *os.File
+	fs.Func("trace", "write a runtime/trace of the run to `FILE`, to open with go tool trace FILE", func(name string) error {
+		if file != nil {
+			return errors.New("given twice")
+		}
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			os.Remove(name)
+			return err
+		}
+		file = f
+		return nil
+	})
+	err := command()
+	if file == nil {
+		return err
+	}
+	trace.Stop()
+	if closeErr := file.Close(); closeErr != nil && err == nil {
+		return fmt.Errorf("writing the trace: %w", closeErr)
+	}
+	return err
+}
