@@ -52,7 +52,13 @@ func interruptible(ctx context.Context, stderr io.Writer) (context.Context, cont
 		}
 		select {
 		case sig := <-signals:
-			fmt.Fprintln(stderr, "exiting at once")
+			// Say so, unless stderr is stuck: then go without a word.
+			said := make(chan struct{})
+			go func() { fmt.Fprintln(stderr, "exiting at once"); close(said) }()
+			select {
+			case <-said:
+			case <-time.After(100 * time.Millisecond):
+			}
 			os.Exit(128 + int(sig.(syscall.Signal)))
 		case <-done:
 		}

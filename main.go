@@ -552,6 +552,10 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	ctx, stop := interruptible(ctx, stderr)
 	defer stop()
+	// The master's log must never hold up its queue (logwriter.go).
+	masterLog := newDroppingWriter(stderr)
+	defer masterLog.Close(time.Second)
+	stderr = masterLog
 	cfg := masterConfig{
 		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,
 	}
