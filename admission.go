@@ -29,8 +29,9 @@ const maxHandshakes = 32
 
 // Why a peer is turned away: once the master is done, or to make room.
 const (
-	shuttingDown = "shutting down"
-	crowdedOut   = "crowded out"
+	shuttingDown   = "shutting down"
+	crowdedOut     = "crowded out"
+	tooManyWorkers = "too many workers"
 )
 
 // serve accepts connections until the listener closes.
@@ -114,7 +115,7 @@ func (m *QueueManager) admitted(conn net.Conn, protocol peerProtocol, err error)
 	case wasCrowdedOut:
 		return crowdedOut
 	case err == nil && len(m.workers) >= maxWorkers:
-		return "too many workers"
+		return tooManyWorkers
 	case err == nil:
 		m.workers[conn] = struct{}{}
 		return ""

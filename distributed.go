@@ -54,10 +54,13 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 
 	// 放几个任务进去:
 	rng := newRand(cfg.seed, 0)
-	for range cfg.tasks {
+	for i := range cfg.tasks {
 		n := randint(rng, 0, 10000)
 		fmt.Fprintf(out, "Put task %d...\n", n)
 		task.Put(n)
+		if ctx.Err() != nil { // Ctrl-C, during a long list of puts
+			return fmt.Errorf("%w after putting %d of %d tasks", stopped(ctx), i+1, cfg.tasks)
+		}
 	}
 
 	// 从result队列读取结果:

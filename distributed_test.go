@@ -84,7 +84,7 @@ func TestTwoWorkersShareTasks(t *testing.T) {
 // new worker does it.
 func TestKilledWorkerLosesNoTask(t *testing.T) {
 	t.Parallel()
-	master, addr := startMaster(t, "--tasks", "1", "--lease", "1m")
+	master, addr := startMaster(t, "--tasks", "1", "--lease", "1m", "--timeout", "2m")
 	doomed := start(t, "doomed worker", "worker", "--server", addr, "--work", "1h", "--jobs", "3")
 	m := doomed.stdout.waitFor(t, doomed, regexp.MustCompile(`^run task (\d+) \* \d+\.\.\.$`))
 	killed := time.Now()
@@ -281,6 +281,7 @@ func TestDistributedFlagBounds(t *testing.T) {
 		{[]string{"master", "--addr", "127.0.0.1:99999"}, `master: --addr "127.0.0.1:99999": the port must be a number from 0 to 65535`},
 		{[]string{"master", "--tasks", "10000001"}, "master: --tasks must be at most 10000000, not 10000001"},
 		{[]string{"master", "--lease", "1ms"}, "master: --lease must be at least 30ms, not 1ms"},
+		{[]string{"master", "--lease", "10s"}, "master: --lease 10s must be shorter than --timeout 10s: a stopped worker's task must come back while the master still waits for it"},
 		{[]string{"worker", "--server", "127.0.0.1:0"}, `worker: --server "127.0.0.1:0": the port must be a number from 1 to 65535`},
 		{[]string{"worker", "--jobs", "33"}, "worker: --jobs must be at most 32, not 33"},
 		{[]string{"worker", "--batch", "1025"}, "worker: --batch must be at most 1024, not 1025"},

@@ -543,8 +543,12 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	var leaseOutlastsWait error
+	if *lease >= *timeout {
+		leaseOutlastsWait = fmt.Errorf("--lease %v must be shorter than --timeout %v: a stopped worker's task must come back while the master still waits for it", *lease, *timeout)
+	}
 	if err := validate(fs, hostPort("addr", *addr), port("addr", *addr, 0), positive("tasks", *tasks), atMost("tasks", *tasks, maxTasks),
-		positive("timeout", *timeout), atLeast("lease", *lease, minLease), atMost("lease", *lease, time.Hour)); err != nil {
+		positive("timeout", *timeout), atLeast("lease", *lease, minLease), atMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
 		return err
 	}
 	if *seed == 0 {

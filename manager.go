@@ -151,6 +151,9 @@ func (m *QueueManager) handle(conn net.Conn) {
 	case crowdedOut:
 		m.turnedAway.add(fmt.Sprintf("%s: crowded out: %d newer peers were proving the key", conn.RemoteAddr(), maxHandshakes), tally{why: 1})
 		return
+	case tooManyWorkers:
+		m.turnedAway.add(fmt.Sprintf("%s: %s (at most %d at once)", conn.RemoteAddr(), why, maxWorkers), tally{why: 1})
+		return
 	default:
 		m.turnedAway.add(fmt.Sprintf("%s: %v", conn.RemoteAddr(), err), tally{why: 1})
 		return

@@ -258,7 +258,9 @@ func (m *pyQueueManager) Close() error {
 	if m.methods != nil {
 		m.methods.Close()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	// A master that has stopped answering must not hold up the worker's
+	// exit, Ctrl-C's included: half a second, for what is only courtesy.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	for _, id := range []string{m.resultID, m.taskID} {
 		if id != "" {

@@ -42,6 +42,11 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 		return err
 	}
 	defer manager.shutdown(ctx, 0)
+	defer func() { // however the run ends
+		if _, _, requeued := queue.progress(); requeued > 0 {
+			fmt.Fprintf(stderr, "master: %s went back in the queue\n", howMany(requeued, "task"))
+		}
+	}()
 	// Listening first lets workers connect while the tasks go in.
 	rng := newRand(cfg.seed, 0)
 	for i := range cfg.tasks {
@@ -70,13 +75,10 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 			return fmt.Errorf("%w after %d of %d results", stopped(ctx), answered, cfg.tasks)
 		}
 	}
-	_, since, requeued := queue.progress()
+	_, since, _ := queue.progress()
 	elapsed := time.Since(since)
 	manager.shutdown(ctx, shutdownGrace)
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
-	if requeued > 0 {
-		fmt.Fprintf(stderr, "master: %d tasks went back in the queue\n", requeued)
-	}
 	if peak, err := peakMemory(); err == nil {
 		fmt.Fprintf(stderr, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))
 	}
