@@ -4,9 +4,11 @@
 // A peer that has not proven the authkey costs the master a file descriptor
 // and a goroutine for up to handshakeTimeout. At most maxHandshakes such
 // peers wait at once: one more, or an accept that fails for lack of file
-// descriptors, closes the oldest of them. A flood of silent connections then
-// churns through a fixed number of descriptors, and a good worker in the line
-// gets in within moments. What the master turned away, and the results it
+// descriptors, closes the oldest of them that has said nothing yet (the
+// master speaks first, so a worker answers within a round trip, and a flood
+// of silent connections never does). The flood then churns through a fixed
+// number of descriptors, and a good worker in the line gets in within
+// moments. What the master turned away, and the results it
 // refused, it reports in full once a second and sums up for the rest.
 
 package main
@@ -20,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -56,56 +59,75 @@ func (m *QueueManager) serve() {
 			continue
 		}
 		pause = 5 * time.Millisecond
-		if m.admit(conn) {
+		if peer := m.admit(conn); peer != nil {
 			// The handshake runs off the accept loop, so a silent peer
 			// holds up no one else.
-			m.handlers.Go(func() { m.handle(conn) })
+			m.handlers.Go(func() { m.handle(peer) })
 		}
 	}
 }
 
-// admit counts conn among the handshakes in progress, making room if need be.
-func (m *QueueManager) admit(conn net.Conn) bool {
+// A pendingPeer is a connection still proving the key.
+type pendingPeer struct {
+	net.Conn
+	spoke      atomic.Bool // it has sent a byte
+	crowdedOut bool        // closed to make room; guarded by the manager's mu
+}
+
+func (p *pendingPeer) Read(b []byte) (int, error) {
+	n, err := p.Conn.Read(b)
+	if n > 0 {
+		p.spoke.Store(true)
+	}
+	return n, err
+}
+
+// admit counts conn among the handshakes in progress, making room if need
+// be, or closes it if the master is stopping.
+func (m *QueueManager) admit(conn net.Conn) *pendingPeer {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopping {
 		conn.Close()
-		return false
+		return nil
 	}
-	m.handshaking = append(m.handshaking, conn)
+	peer := &pendingPeer{Conn: conn}
+	m.handshaking = append(m.handshaking, peer)
 	if len(m.handshaking) > maxHandshakes {
 		m.crowdOutLocked()
 	}
-	return true
+	return peer
 }
 
-// crowdOut closes the oldest handshake in progress, if there is one.
+// crowdOut closes a handshake in progress, if there is one.
 func (m *QueueManager) crowdOut() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.crowdOutLocked()
 }
 
+// crowdOutLocked closes the oldest handshake whose peer has said nothing,
+// or failing that the oldest. m.mu must be held.
 func (m *QueueManager) crowdOutLocked() bool {
 	if len(m.handshaking) == 0 {
 		return false
 	}
-	oldest := m.handshaking[0]
-	m.handshaking = m.handshaking[1:]
-	m.crowdedOut[oldest] = true
-	oldest.Close()
+	i := max(0, slices.IndexFunc(m.handshaking, func(p *pendingPeer) bool { return !p.spoke.Load() }))
+	peer := m.handshaking[i]
+	m.handshaking = slices.Delete(m.handshaking, i, i+1)
+	peer.crowdedOut = true
+	peer.Close()
 	return true
 }
 
-// admitted ends conn's handshake, whose error was err, and says why conn is
+// admitted ends a peer's handshake, whose error was err, and says why it is
 // turned away, or "" if it is now a worker. A wrong key is counted by the
 // protocol the peer spoke.
-func (m *QueueManager) admitted(conn net.Conn, protocol peerProtocol, err error) (turnedAwayBecause string) {
+func (m *QueueManager) admitted(peer *pendingPeer, protocol peerProtocol, err error) (turnedAwayBecause string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	wasCrowdedOut := m.crowdedOut[conn]
-	delete(m.crowdedOut, conn)
-	if i := slices.Index(m.handshaking, conn); i >= 0 {
+	wasCrowdedOut := peer.crowdedOut
+	if i := slices.Index(m.handshaking, peer); i >= 0 {
 		m.handshaking = slices.Delete(m.handshaking, i, i+1)
 	}
 	var timeout net.Error
@@ -117,7 +139,7 @@ func (m *QueueManager) admitted(conn net.Conn, protocol peerProtocol, err error)
 	case err == nil && len(m.workers) >= maxWorkers:
 		return tooManyWorkers
 	case err == nil:
-		m.workers[conn] = struct{}{}
+		m.workers[peer.Conn] = struct{}{}
 		return ""
 	case errors.Is(err, errAuth):
 		return fmt.Sprintf("wrong key, %v", protocol)

@@ -237,7 +237,7 @@ func TestMasterPortTaken(t *testing.T) {
 // A master with no workers gives up after --timeout and names what is missing.
 func TestMasterTimesOut(t *testing.T) {
 	t.Parallel()
-	master, _ := startMaster(t, "--tasks", "2", "--seed", "1", "--timeout", "100ms")
+	master, _ := startMaster(t, "--tasks", "2", "--seed", "1", "--timeout", "100ms", "--lease", "50ms")
 	if exit := master.wait(); exit != 1 {
 		t.Errorf("master exited %d, want 1", exit)
 	}

@@ -108,8 +108,7 @@ type QueueManager struct {
 	handlers sync.WaitGroup // one per connection
 
 	mu          sync.Mutex            // guards the fields below
-	handshaking []net.Conn            // peers still proving the key, oldest first
-	crowdedOut  map[net.Conn]bool     // handshakes closed to make room
+	handshaking []*pendingPeer        // peers still proving the key, oldest first
 	workers     map[net.Conn]struct{} // authenticated connections
 	stopping    bool                  // shutdown has begun
 }
@@ -121,7 +120,7 @@ func newQueueManager(queue *leasedQueue, authkey []byte, leaseFor, pythonLeaseFo
 	return &QueueManager{queue: queue, authkey: authkey, leaseFor: leaseFor, pythonLeaseFor: pythonLeaseFor, stderr: stderr,
 		turnedAway: newThrottledLog(stderr, "rejected", "turned away %d more peer%s"),
 		refused:    newThrottledLog(stderr, "refused", "refused %d more result%s"),
-		served:     make(chan struct{}), crowdedOut: map[net.Conn]bool{}, workers: map[net.Conn]struct{}{}}
+		served:     make(chan struct{}), workers: map[net.Conn]struct{}{}}
 }
 
 // start listens on addr and serves in the background (Python: manager.start()).
@@ -140,11 +139,12 @@ func (m *QueueManager) start(addr string) error {
 
 // handle checks the peer's authkey, then serves it the queues until its
 // connection ends, when the tasks it held go back in the queue.
-func (m *QueueManager) handle(conn net.Conn) {
+func (m *QueueManager) handle(peer *pendingPeer) {
+	conn := peer.Conn
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	protocol, err := serverHandshake(conn, m.authkey, rand.Reader)
-	switch why := m.admitted(conn, protocol, err); why {
+	protocol, err := serverHandshake(peer, m.authkey, rand.Reader)
+	switch why := m.admitted(peer, protocol, err); why {
 	case "":
 	case shuttingDown: // not worth a line: the master is done
 		return
