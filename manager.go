@@ -165,7 +165,7 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 		return
 	}
 
-	worker := newHolder(conn.RemoteAddr().String(), m.leaseFor)
+	worker := newHolder(conn.RemoteAddr().String(), m.leaseFor, true)
 	codec := newServerCodec(conn, func(err error) {
 		m.queue.hungUp(worker)
 		if errors.Is(err, errFrameTooLarge) || errors.Is(err, errMalformed) {

@@ -19,7 +19,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -97,7 +100,7 @@ func (m *QueueManager) managerRequest(r pyRequest) (reply pyTuple, accepted bool
 // servePythonQueues answers a Python worker's calls of the queues' methods
 // until its connection ends, when the tasks leased to it go back.
 func (m *QueueManager) servePythonQueues(conn net.Conn) {
-	worker := newHolder(conn.RemoteAddr().String(), m.pythonLeaseFor)
+	worker := newHolder(conn.RemoteAddr().String(), m.pythonLeaseFor, false)
 	defer m.queue.hungUp(worker)
 	var leased []Task // oldest first: a put answers leased[0]
 	for {
@@ -121,22 +124,29 @@ func (m *QueueManager) servePythonQueues(conn net.Conn) {
 }
 
 // pyGet is task.get(block=True, timeout=None): a task leased to worker, or
-// queue.Empty once the wait is over.
+// queue.Empty once the wait is over. A get with no timeout waits, as in
+// Python, until a task comes, or no task ever will.
 func (m *QueueManager) pyGet(worker *holder, r pyRequest, leased []Task) (pyTuple, []Task) {
 	wait, err := pyGetWait(r)
 	if err != nil {
 		return pyRaise("ValueError", err.Error()), leased
 	}
-	tasks, _ := m.queue.get(worker, 1, wait)
-	if len(tasks) == 0 {
-		return pyTuple{"#ERROR", pyEmpty}, leased
+	for {
+		tasks, closed := m.queue.get(worker, 1, wait)
+		if len(tasks) > 0 {
+			return pyReturn(tasks[0].N), append(leased, tasks[0])
+		}
+		if closed || wait != forever {
+			return pyTuple{"#ERROR", pyEmpty}, leased
+		}
 	}
-	return pyReturn(tasks[0].N), append(leased, tasks[0])
 }
 
+// forever is the wait of a get with no timeout: maxWait at a time.
+const forever = maxWait
+
 // pyGetWait reads get's block and timeout, from args or kwds as Python
-// allows, and bounds the wait by maxWait: a get with no timeout waits that
-// long, then raises queue.Empty.
+// allows. A timeout is bounded by maxWait; no timeout is forever.
 func pyGetWait(r pyRequest) (time.Duration, error) {
 	block, timeout := pyArg(r.args, 0), pyArg(r.args, 1)
 	for _, item := range r.kwds {
@@ -155,7 +165,7 @@ func pyGetWait(r pyRequest) (time.Duration, error) {
 	var seconds float64
 	switch t := timeout.(type) {
 	case nil:
-		return maxWait, nil
+		return forever, nil
 	case int64:
 		seconds = float64(t)
 	case float64:
@@ -166,23 +176,26 @@ func pyGetWait(r pyRequest) (time.Duration, error) {
 	if !(seconds >= 0) { // NaN too
 		return 0, errors.New("'timeout' must be a non-negative number")
 	}
-	return time.Duration(min(seconds, maxWait.Seconds()) * float64(time.Second)), nil
+	// Just under maxWait, so that only a get with no timeout waits forever.
+	return time.Duration(min(seconds, maxWait.Seconds()-1) * float64(time.Second)), nil
 }
 
-// pyPut is result.put(r): the answer to the oldest task leased to worker.
+// pyPut is result.put(r): the answer to the oldest task leased to worker,
+// as Python's str(r) would print it. A result whose lease ran out is
+// refused and logged, but not raised in the worker: the task went to
+// another worker, and the tutorial's worker would die of the exception.
 func (m *QueueManager) pyPut(worker *holder, r pyRequest, leased []Task) (pyTuple, []Task) {
-	text, ok := pyArg(r.args, 0).(string)
-	switch {
-	case !ok:
-		return pyRaise("TypeError", fmt.Sprintf("a result is a str, not %s", pyTypeName(pyArg(r.args, 0)))), leased
-	case len(leased) == 0:
+	if len(leased) == 0 {
 		m.refused.add(fmt.Sprintf("a result from %s (no task leased to it)", worker.name), tally{notLeased: 1})
 		return pyRaise("RuntimeError", "refused: no task is leased to this worker"), leased
 	}
 	task := leased[0]
-	refused, err := m.queue.putResults(worker, []Result{{ID: task.ID, Lease: task.Lease, Text: text}})
+	refused, err := m.queue.putResults(worker, []Result{{ID: task.ID, Lease: task.Lease, Text: pyStr(pyArg(r.args, 0))}})
 	if n := refused.count(); n > 0 {
 		m.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, worker.name, refused), refused)
+		if refused[notLeased] == n {
+			return pyReturn(nil), leased[1:]
+		}
 		return pyRaise("RuntimeError", fmt.Sprintf("refused: %v", refused)), leased[1:]
 	}
 	if err != nil {
@@ -191,10 +204,11 @@ func (m *QueueManager) pyPut(worker *holder, r pyRequest, leased []Task) (pyTupl
 	return pyReturn(nil), leased[1:]
 }
 
-// readPyRequest reads one request, within idleTimeout, and hangs up with a
-// logged reason on one that is too large or not a request.
+// readPyRequest reads one request, and hangs up with a logged reason on one
+// that is too large or not a request. It waits for a request at least as
+// long as a Python worker may work on a task.
 func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
-	conn.SetReadDeadline(time.Now().Add(idleTimeout))
+	conn.SetReadDeadline(time.Now().Add(max(idleTimeout, m.pythonLeaseFor+answerTimeout)))
 	message, err := readPyMessage(conn, pyMaxMessage)
 	if err != nil {
 		if errors.Is(err, errPyMessage) {
@@ -243,6 +257,25 @@ func pyArg(args pyTuple, i int) any {
 		return args[i]
 	}
 	return nil
+}
+
+// pyStr is what Python's str() makes of a plain value.
+func pyStr(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		// Python's repr: the shortest digits, ".0" on a whole number, an
+		// exponent below 1e-4 and from 1e16.
+		if exp := math.Abs(v); exp != 0 && (exp < 1e-4 || exp >= 1e16) || math.IsInf(v, 0) || math.IsNaN(v) {
+			return strings.NewReplacer("+Inf", "inf", "-Inf", "-inf", "NaN", "nan").Replace(strconv.FormatFloat(v, 'e', -1, 64))
+		}
+		if v == math.Trunc(v) {
+			return strconv.FormatFloat(v, 'f', 1, 64)
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return pyRepr(v) // None, True, 3, (1, 2) ...
 }
 
 func isString(v any) bool {

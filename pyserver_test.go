@@ -250,7 +250,7 @@ func TestPyGetWait(t *testing.T) {
 		{pyTuple{true, int64(2)}, nil, 2 * time.Second, ""},
 		{pyTuple{false}, nil, 0, ""},
 		{nil, nil, maxWait, ""},
-		{nil, pyDict{{"timeout", 1e9}}, maxWait, ""},
+		{nil, pyDict{{"timeout", 1e9}}, maxWait - time.Second, ""},
 		{nil, pyDict{{"timeout", -1.0}}, 0, "'timeout' must be a non-negative number"},
 		{nil, pyDict{{"timeout", math.NaN()}}, 0, "'timeout' must be a non-negative number"},
 		{nil, pyDict{{"timeout", "soon"}}, 0, "'timeout' must be a number"},
@@ -259,6 +259,62 @@ func TestPyGetWait(t *testing.T) {
 		wait, err := pyGetWait(pyRequest{method: "get", args: tc.args, kwds: tc.kwds})
 		if wait != tc.wait || errString(err) != orNil(tc.err) {
 			t.Errorf("get(*%v, **%v): %v, %v; want %v, %q", tc.args, tc.kwds, wait, err, tc.wait, tc.err)
+		}
+	}
+}
+
+// A Python worker slower than its lease, which it cannot renew, has its
+// task go to another worker; its late result is refused and logged, but
+// not raised in it: the tutorial's worker would die of the exception.
+func TestPyPutAfterTheLeaseRanOut(t *testing.T) {
+	t.Parallel()
+	queue := newLeasedQueue(1, make(chan Result, 1), io.Discard)
+	queue.Put(7)
+	var masterLog lockedBuffer
+	m := newQueueManager(queue, []byte("hello world"), time.Second, 20*time.Millisecond, &masterLog)
+	slow := newHolder("127.0.0.1:7001", m.pythonLeaseFor, false)
+	reply, leased := m.pyGet(slow, pyRequest{method: "get", kwds: pyDict{{"timeout", int64(1)}}}, nil)
+	if diff := cmp.Diff(pyReturn(7), reply); diff != "" || len(leased) != 1 {
+		t.Fatalf("get (-want +got):\n%s", diff)
+	}
+	// Another worker waits until the slow one's lease has run out.
+	if tasks, _ := queue.get(newHolder("127.0.0.1:7002", time.Hour, true), 1, testTimeout); len(tasks) != 1 {
+		t.Fatalf("the other worker got %v", tasks)
+	}
+	reply, leased = m.pyPut(slow, pyRequest{method: "put", args: pyTuple{"7 * 7 = 49"}}, leased)
+	if diff := cmp.Diff(pyReturn(nil), reply); diff != "" || len(leased) != 0 {
+		t.Errorf("late put (-want +got):\n%s", diff)
+	}
+	if answered, _, _ := queue.progress(); answered != 0 {
+		t.Errorf("the late result counted")
+	}
+	m.refused.flush()
+	if want := "master: refused 1 result(s) from 127.0.0.1:7001 (not leased to it: 1)\n"; masterLog.String() != want {
+		t.Errorf("master's log %q, want %q", masterLog.String(), want)
+	}
+}
+
+// A result that is no str is kept as Python's str() would print it.
+func TestPyStr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value any
+		want  string
+	}{
+		{"7 * 7 = 49", "7 * 7 = 49"},
+		{int64(49), "49"},
+		{1.0, "1.0"},
+		{0.1, "0.1"},
+		{100000.0, "100000.0"},
+		{0.0001, "0.0001"},
+		{1.5e-7, "1.5e-07"},
+		{1e16, "1e+16"},
+		{nil, "None"},
+		{true, "True"},
+		{pyTuple{int64(7), int64(49)}, "(7, 49)"},
+	} {
+		if got := pyStr(tc.value); got != tc.want {
+			t.Errorf("str(%#v) = %q, want %q", tc.value, got, tc.want)
 		}
 	}
 }

@@ -48,13 +48,14 @@ const maxTasks = 10_000_000
 type holder struct {
 	name     string        // the worker's address, for the log
 	leaseFor time.Duration // how long its leases last unrenewed
+	renews   bool          // it renews its leases: a Go worker; a Python one cannot
 	gone     chan struct{} // closed when its connection has ended
 
 	leases map[uint64]*lease // guarded by the queue's mu
 }
 
-func newHolder(name string, leaseFor time.Duration) *holder {
-	return &holder{name: name, leaseFor: leaseFor, gone: make(chan struct{}), leases: map[uint64]*lease{}}
+func newHolder(name string, leaseFor time.Duration, renews bool) *holder {
+	return &holder{name: name, leaseFor: leaseFor, renews: renews, gone: make(chan struct{}), leases: map[uint64]*lease{}}
 }
 
 // A lease is one handout of tasks to one holder.
@@ -305,10 +306,14 @@ func (q *leasedQueue) hungUp(h *holder) {
 func (q *leasedQueue) expire(leaseID uint64) {
 	q.mu.Lock()
 	var back []queued
+	why := "its lease ran out (the worker stopped renewing it)"
 	if l := q.leases[leaseID]; l != nil && !time.Now().Before(l.expires) {
+		if !l.holder.renews {
+			why = fmt.Sprintf("its lease ran out (its worker, %s, speaks Python and cannot renew it: the task took longer than %v)", l.holder.name, l.holder.leaseFor)
+		}
 		back = q.endLease(leaseID)
 	} // else a renewal came as the timer fired, and reset it
-	q.report(back, "its lease ran out (the worker stopped renewing it)")
+	q.report(back, why)
 	q.mu.Unlock()
 }
 

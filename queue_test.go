@@ -54,8 +54,8 @@ func receivedResults(q *leasedQueue) []string {
 func TestQueueExpiredLeaseGoesToNextWorker(t *testing.T) {
 	t.Parallel()
 	q, requeueLog := newTestQueue(1)
-	stopped := newHolder("127.0.0.1:1001", 50*time.Millisecond)
-	next := newHolder("127.0.0.1:1002", time.Hour)
+	stopped := newHolder("127.0.0.1:1001", 50*time.Millisecond, true)
+	next := newHolder("127.0.0.1:1002", time.Hour, true)
 	first, _ := q.get(stopped, 1, testTimeout)
 	// Nothing else is pending: this get waits until the lease runs out.
 	second, _ := q.get(next, 1, testTimeout)
@@ -83,7 +83,7 @@ func TestQueueExpiredLeaseGoesToNextWorker(t *testing.T) {
 	default:
 		t.Error("every task has its result, but the queue is not finished")
 	}
-	if tasks, closed := q.get(newHolder("late", time.Hour), 1, testTimeout); len(tasks) != 0 || !closed {
+	if tasks, closed := q.get(newHolder("late", time.Hour, true), 1, testTimeout); len(tasks) != 0 || !closed {
 		t.Errorf("get on a finished queue: %v, closed %v; want none, closed", tasks, closed)
 	}
 }
@@ -93,8 +93,8 @@ func TestQueueExpiredLeaseGoesToNextWorker(t *testing.T) {
 func TestQueueRefusesWhatWasNotLeased(t *testing.T) {
 	t.Parallel()
 	q, _ := newTestQueue(4)
-	honest := newHolder("127.0.0.1:2001", time.Hour)
-	forger := newHolder("127.0.0.1:2002", time.Hour)
+	honest := newHolder("127.0.0.1:2001", time.Hour, true)
+	forger := newHolder("127.0.0.1:2002", time.Hour, true)
 	tasks, _ := q.get(honest, 2, testTimeout) // tasks #0 and #1
 	mine, _ := q.get(forger, 1, testTimeout)  // task #2
 	lease := tasks[0].Lease
@@ -128,7 +128,7 @@ func TestQueueRefusesWhatWasNotLeased(t *testing.T) {
 	if answered, _, _ := q.progress(); answered != 1 {
 		t.Errorf("%d tasks answered, want 1", answered)
 	}
-	if got, _ := q.get(newHolder("127.0.0.1:2003", time.Hour), 4, 10*time.Millisecond); len(got) != 1 || got[0].ID != 3 {
+	if got, _ := q.get(newHolder("127.0.0.1:2003", time.Hour, true), 4, 10*time.Millisecond); len(got) != 1 || got[0].ID != 3 {
 		t.Errorf("a third worker was handed %+v; want only task #3", got)
 	}
 	if refused, _ := q.putResults(honest, []Result{{ID: 1, Lease: lease, Text: "1"}}); refused.count() != 0 {
@@ -140,14 +140,14 @@ func TestQueueRefusesWhatWasNotLeased(t *testing.T) {
 func TestQueueRenewedLeaseStays(t *testing.T) {
 	t.Parallel()
 	q, requeueLog := newTestQueue(1)
-	slow := newHolder("127.0.0.1:3001", time.Second)
+	slow := newHolder("127.0.0.1:3001", time.Second, true)
 	tasks, _ := q.get(slow, 1, testTimeout)
 	// Renew every 50ms for longer than a lease, while another worker waits
 	// for a task long enough to be handed it if the lease ran out. (Only a
 	// pause of a whole second between two renewals could fail this.)
 	other := make(chan []Task)
 	go func() {
-		got, _ := q.get(newHolder("127.0.0.1:3002", time.Hour), 1, 1500*time.Millisecond)
+		got, _ := q.get(newHolder("127.0.0.1:3002", time.Hour, true), 1, 1500*time.Millisecond)
 		other <- got
 	}()
 	for range 30 {
@@ -162,7 +162,7 @@ func TestQueueRenewedLeaseStays(t *testing.T) {
 	if requeueLog.String() != "" {
 		t.Errorf("requeue log: %q", requeueLog)
 	}
-	if renewed := q.renew(newHolder("127.0.0.1:3003", time.Hour), []uint64{tasks[0].Lease}); renewed != 0 {
+	if renewed := q.renew(newHolder("127.0.0.1:3003", time.Hour, true), []uint64{tasks[0].Lease}); renewed != 0 {
 		t.Errorf("a worker renewed another's lease")
 	}
 }
@@ -172,7 +172,7 @@ func TestQueueRenewedLeaseStays(t *testing.T) {
 func TestQueueHungUpGivesBackItsTasks(t *testing.T) {
 	t.Parallel()
 	q, requeueLog := newTestQueue(5)
-	worker := newHolder("127.0.0.1:4001", time.Hour)
+	worker := newHolder("127.0.0.1:4001", time.Hour, true)
 	batch, _ := q.get(worker, 3, testTimeout)
 	if len(batch) != 3 {
 		t.Fatalf("asked for 3 tasks, got %v", batch)
@@ -189,7 +189,7 @@ func TestQueueHungUpGivesBackItsTasks(t *testing.T) {
 	if got, closed := q.get(worker, 10, time.Millisecond); len(got) != 0 || closed {
 		t.Errorf("the ended connection was handed %v (closed %v)", got, closed)
 	}
-	rest, _ := q.get(newHolder("127.0.0.1:4002", time.Hour), 10, testTimeout)
+	rest, _ := q.get(newHolder("127.0.0.1:4002", time.Hour, true), 10, testTimeout)
 	var got []int
 	for _, task := range rest {
 		got = append(got, task.N)
@@ -203,7 +203,7 @@ func TestQueueHungUpGivesBackItsTasks(t *testing.T) {
 func TestQueueWaitingGetEndsWithItsConnection(t *testing.T) {
 	t.Parallel()
 	q, _ := newTestQueue(0)
-	worker := newHolder("127.0.0.1:5001", time.Hour)
+	worker := newHolder("127.0.0.1:5001", time.Hour, true)
 	returned := make(chan []Task)
 	go func() {
 		got, _ := q.get(worker, 1, testTimeout)
@@ -225,7 +225,7 @@ func TestQueueGetAfterShutdown(t *testing.T) {
 	t.Parallel()
 	q, _ := newTestQueue(2)
 	q.shutdown()
-	if got, closed := q.get(newHolder("127.0.0.1:6001", time.Hour), 2, testTimeout); len(got) != 0 || !closed {
+	if got, closed := q.get(newHolder("127.0.0.1:6001", time.Hour, true), 2, testTimeout); len(got) != 0 || !closed {
 		t.Errorf("get after shutdown: %v, closed %v; want none, closed", got, closed)
 	}
 	if len(q.leases) != 0 {
