@@ -49,8 +49,8 @@ type RemoteQueueManager struct {
 
 // connectQueueManager dials the master and proves the authkey (Python:
 // m.connect()), whether the master is this program or the tutorial's
-// task_master.py. If no master listens yet, it tries again for up to retry,
-// saying so once on stderr.
+// task_master.py. If no master listens yet, or a crowded one closes the
+// handshake, it tries again for up to retry, saying so once on stderr.
 func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry time.Duration, stderr io.Writer) (workerQueueManager, error) {
 	giveUp := time.Now().Add(retry)
 	pause := 50 * time.Millisecond
@@ -59,7 +59,7 @@ func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry
 		if err == nil {
 			return m, nil
 		}
-		if !errors.Is(err, errNoMaster) || time.Now().Add(pause).After(giveUp) {
+		if !retriable(err) || time.Now().Add(pause).After(giveUp) {
 			return nil, err
 		}
 		if !said {
@@ -70,6 +70,13 @@ func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry
 		}
 		pause = min(2*pause, time.Second)
 	}
+}
+
+// retriable says whether a failed connection may succeed later: nobody
+// listens yet, or a master crowded with peers closed the handshake.
+func retriable(err error) bool {
+	return errors.Is(err, errNoMaster) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // connectOnce connects and runs the handshake, all within handshakeTimeout
