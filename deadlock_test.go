@@ -220,3 +220,17 @@ func TestDeadlockFlags(t *testing.T) {
 		}
 	}
 }
+
+// The race detector does not see a deadlock: under -race the deadlock is
+// reported by the watchdog, as without, and no race is.
+func TestRaceDetectorDoesNotSeeTheDeadlock(t *testing.T) {
+	t.Parallel()
+	bin, err := raceBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, exit := runBinary(t, bin, "deadlock")
+	if exit != 1 || !strings.Contains(stderr, "deadlock") || strings.Contains(stderr, "DATA RACE") {
+		t.Errorf("deadlock under -race: exit %d (want 1, a deadlock and no race)\nstdout:\n%s\nstderr:\n%s", exit, stdout, stderr)
+	}
+}
