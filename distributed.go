@@ -35,6 +35,8 @@ type masterConfig struct {
 // taskMaster is task_master.py's main block. Its output goes to out; stderr
 // hears of peers that fail the handshake.
 func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
+	ctx, thread := mainThread(ctx) // for --trace
+	defer thread.End()
 	// 接收结果的队列:
 	result := make(chan Result, resultBuffer)
 	// 发送任务的队列, which sends each task's first result to result, and
@@ -98,6 +100,8 @@ type workerConfig struct {
 // taskWorker is task_worker.py's main block. Its output goes to out; stderr
 // hears of waiting for the master and of results the master refused.
 func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) error {
+	ctx, thread := mainThread(ctx) // for --trace
+	defer thread.End()
 	// 连接到服务器，也就是运行task_master.py的机器:
 	serverAddr, _, _ := net.SplitHostPort(cfg.server)
 	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
