@@ -159,6 +159,11 @@ func TestGoMasterMixedWorkers(t *testing.T) {
 		workers = append(workers, startPyWorker(t, py, fmt.Sprintf("python worker %d (%v)", i+1, py), addr,
 			"--work", "0.01", "--tries", "40", "--timeout", "0.05"))
 	}
+	// Python starts slowly on a busy machine: the Go worker starts once each
+	// Python worker has a task, or it could do them all first.
+	for _, w := range workers {
+		w.stdout.waitFor(t, w, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	}
 	workers = append(workers, start(t, "go worker", "worker", "--server", addr, "--tries", "0", "--work", "10ms"))
 	tasks := finishMaster(t, master)
 	var ran []int
