@@ -28,6 +28,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -71,9 +72,10 @@ const (
 	pyResultQueueName = "get_result_queue"
 )
 
-// maxSquarable is the largest n whose n*n fits in an int64: a Python
-// master's tasks may be any int, and the worker must not square one wrong.
-const maxSquarable = 3037000499
+// maxSquarable is the largest n whose n*n fits in an int (3037000499, or
+// 46340 where an int has 32 bits): a Python master's tasks may be any int,
+// and the worker must not square one wrong.
+const maxSquarable = strconv.IntSize/64*3037000499 + (1-strconv.IntSize/64)*46340
 
 // connectPyQueueManager is task_worker.py's m.connect() and its two
 // m.get_*_queue() calls. conn is the worker's first connection to the

@@ -8,6 +8,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"math"
 	"net/rpc"
 	"reflect"
 	"testing"
@@ -19,7 +20,7 @@ import (
 func TestWireListsRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, list := range []any{
-		ResultBatch{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}, {ID: -1 << 40, Lease: 1 << 63, Text: ""}},
+		ResultBatch{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}, {ID: math.MinInt, Lease: 1 << 63, Text: ""}},
 		TaskList{{ID: 3, N: 9999, Lease: 7}, {ID: maxTasks, N: -1, Lease: 0}},
 		LeaseList{0, 1, 1 << 63},
 		ResultBatch{},
