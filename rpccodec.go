@@ -113,7 +113,10 @@ func (f *framedGob) readFrame(idle time.Duration) error {
 	if _, err := io.ReadFull(f.in, f.buffer); err != nil {
 		return f.fail(err)
 	}
-	types, typeBytes := gobTypeDefinitions(f.buffer)
+	types, typeBytes, err := checkGobTypes(f.buffer)
+	if err != nil {
+		return f.fail(fmt.Errorf("%w: %w", errMalformed, err))
+	}
 	if f.types, f.typeBytes = f.types+types, f.typeBytes+typeBytes; f.types > maxTypes || f.typeBytes > maxTypeBytes {
 		return f.fail(fmt.Errorf("%w: more than %d types, or %d bytes of them, defined", errMalformed, maxTypes, maxTypeBytes))
 	}
@@ -137,47 +140,6 @@ func (f *framedGob) setReadDeadline(limit time.Duration) {
 		f.readDeadline = now.Add(limit)
 		f.conn.SetReadDeadline(f.readDeadline)
 	}
-}
-
-// gobTypeDefinitions counts the type definitions among the gob messages in
-// frame, and their bytes. Each message is a length, then a type id,
-// negative for a type definition; gob writes both as its unsigned integers,
-// the id with its sign in the lowest bit. A frame that does not parse counts
-// no further here: gob itself will refuse it.
-func gobTypeDefinitions(frame []byte) (definitions, bytes int) {
-	for len(frame) > 0 {
-		size, n := gobUint(frame)
-		if n == 0 || size > uint64(len(frame)-n) {
-			break
-		}
-		message := frame[n : n+int(size)]
-		if id, m := gobUint(message); m > 0 && id&1 == 1 {
-			definitions++
-			bytes += len(message)
-		}
-		frame = frame[n+int(size):]
-	}
-	return definitions, bytes
-}
-
-// gobUint reads one of gob's unsigned integers: a byte below 128 is
-// itself; otherwise it is minus the count of big-endian bytes that follow.
-// It returns the value and the bytes read, 0 if data is too short.
-func gobUint(data []byte) (value uint64, read int) {
-	if len(data) == 0 {
-		return 0, 0
-	}
-	if data[0] < 0x80 {
-		return uint64(data[0]), 1
-	}
-	size := int(-int8(data[0]))
-	if size > 8 || len(data) < 1+size {
-		return 0, 0
-	}
-	for _, b := range data[1 : 1+size] {
-		value = value<<8 | uint64(b)
-	}
-	return value, 1 + size
 }
 
 // decode decodes the next value of the current frame into v (nil: discard).

@@ -116,3 +116,56 @@ func FuzzResultBatch(f *testing.F) {
 		}
 	})
 }
+
+// A type with an interface in it would let gob define types inline, where
+// no count sees them: the codec refuses it, in a header or in a body, and a
+// top-level value of interface type too.
+func TestCodecRefusesInterfaces(t *testing.T) {
+	t.Parallel()
+	type sneakyRequest struct {
+		ServiceMethod string
+		Seq           uint64
+		Extra         any
+	}
+	type sneakyArgs struct {
+		Max   int
+		Items []any
+	}
+	gob.Register(sneakyArgs{})
+	for _, tc := range []struct {
+		name         string
+		header, body any
+	}{
+		{"an interface field in the header", sneakyRequest{ServiceMethod: "TaskQueue.Get", Extra: 1}, GetArgs{Max: 1}},
+		{"a slice of interfaces in the body", rpc.Request{ServiceMethod: "TaskQueue.Get"}, sneakyArgs{Max: 1, Items: []any{sneakyArgs{}}}},
+	} {
+		var sent bytes.Buffer
+		writer := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent})
+		if err := writer.write(tc.header, tc.body); err != nil {
+			t.Fatal(err)
+		}
+		codec := newServerCodec(newScriptedConn(sent.Bytes()), func(error) {})
+		var request rpc.Request
+		err := codec.ReadRequestHeader(&request)
+		if want := "malformed message: a type with an interface in it"; err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", tc.name, err, want)
+		}
+	}
+	// What a worker sends passes, each type defined once.
+	for _, body := range []any{GetArgs{Max: 1}, ResultBatch{{ID: 1}}, LeaseList{1}} {
+		definitions, _, err := checkGobTypes(requestFrames(t, body)[frameHeader:])
+		if err != nil || definitions < 2 { // rpc.Request's and the body's, at least
+			t.Errorf("a worker's %T: %d definitions, %v; want 2 or more, none refused", body, definitions, err)
+		}
+	}
+}
+
+// Whatever bytes a peer sends, reading its type definitions never panics.
+func FuzzCheckGobTypes(f *testing.F) {
+	f.Add(requestFrames(f, GetArgs{Max: 1}))
+	f.Add([]byte{3, 0x11, 0x01, 0x00})
+	f.Add([]byte{0x80, 0x01}) // a length byte that claims 128 bytes follow
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		checkGobTypes(frame)
+	})
+}

@@ -1,0 +1,184 @@
+// What a peer may define in gob, for section 分布式进程's connections.
+//
+// gob keeps, for a connection's life, every type the peer defines. Most
+// definitions come as messages of their own, which the codec counts; but a
+// value whose type has an interface field carries its concrete type's
+// definition inline, where no count sees it. None of the messages between
+// master and worker has an interface anywhere, so a peer may define no type
+// that refers to one, nor send a value of interface type: then every
+// definition is a message of its own, counted and bounded. A definition is a
+// gob-encoded wireType, whose few shapes gob documents (encoding/gob's
+// doc.go); this reads just enough of it to see the type ids it refers to.
+
+package main
+
+import "errors"
+
+// gobInterface is gob's id for the interface type.
+const gobInterface = 8
+
+// checkGobTypes reads the gob messages in frame: each is a length, then a
+// type id, negative for a type definition. It counts the definitions and
+// their bytes, and refuses an interface, in a definition or as a value. A
+// frame that does not parse is left to gob to refuse.
+func checkGobTypes(frame []byte) (definitions, bytes int, err error) {
+	for len(frame) > 0 {
+		size, n := gobUint(frame)
+		if n == 0 || size > uint64(len(frame)-n) {
+			break
+		}
+		message := frame[n : n+int(size)]
+		frame = frame[n+int(size):]
+		r := gobReader{b: message}
+		switch id := r.int(); {
+		case r.bad:
+			return definitions, bytes, nil
+		case id == gobInterface:
+			return definitions, bytes, errInterfaceType
+		case id < 0:
+			definitions++
+			bytes += len(message)
+			if refersToInterface(&r) {
+				return definitions, bytes, errInterfaceType
+			}
+		}
+	}
+	return definitions, bytes, nil
+}
+
+var errInterfaceType = errors.New("a type with an interface in it")
+
+// refersToInterface reads a wireType and says whether it refers to the
+// interface type, or does not parse as one.
+func refersToInterface(r *gobReader) bool {
+	found := false
+	ref := func() { found = found || r.int() == gobInterface }
+	common := func() { // CommonType{Name string; Id typeId}
+		r.fields(func(field int) bool {
+			switch field {
+			case 0:
+				r.skipString()
+			case 1:
+				r.int()
+			default:
+				return false
+			}
+			return true
+		})
+	}
+	r.fields(func(kind int) bool { // wireType: one of its pointers is set
+		return r.fields(func(field int) bool {
+			switch {
+			case field == 0:
+				common()
+			case kind == 0 && field == 1, kind == 1 && field == 1, kind == 3 && (field == 1 || field == 2):
+				ref() // arrayType.Elem, sliceType.Elem, mapType.Key and Elem
+			case kind == 0 && field == 2:
+				r.int() // arrayType.Len
+			case kind == 2 && field == 1: // structType.Field []fieldType{Name; Id}
+				for range r.count() {
+					r.fields(func(f int) bool {
+						switch f {
+						case 0:
+							r.skipString()
+						case 1:
+							ref()
+						default:
+							return false
+						}
+						return true
+					})
+				}
+			default: // the three marshaler kinds have only their CommonType
+				return false
+			}
+			return true
+		})
+	})
+	return found || r.bad
+}
+
+// A gobReader reads gob's integers and structs from b, and remembers
+// whether they did not parse.
+type gobReader struct {
+	b   []byte
+	bad bool
+}
+
+// uint reads one of gob's unsigned integers (see gobUint).
+func (r *gobReader) uint() uint64 {
+	v, n := gobUint(r.b)
+	if n == 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// int reads a signed integer: an unsigned one with the sign in its lowest bit.
+func (r *gobReader) int() int64 {
+	u := r.uint()
+	if u&1 == 1 {
+		return ^int64(u >> 1)
+	}
+	return int64(u >> 1)
+}
+
+// count reads a slice's length, which must fit in what is left.
+func (r *gobReader) count() int {
+	n := r.uint()
+	if n > uint64(len(r.b)) {
+		r.bad = true
+		return 0
+	}
+	return int(n)
+}
+
+func (r *gobReader) skipString() {
+	if n := r.count(); !r.bad {
+		r.b = r.b[n:]
+	}
+}
+
+// fields reads a struct: for each field present, its number's delta from
+// the last, then its value, which field must read; a delta of 0 ends it.
+// A field that field does not know, or a struct cut short, is bad.
+func (r *gobReader) fields(field func(number int) bool) bool {
+	number := -1
+	for !r.bad {
+		delta := r.uint()
+		if delta == 0 || r.bad {
+			return !r.bad
+		}
+		if delta > 8 {
+			r.bad = true
+			break
+		}
+		number += int(delta)
+		if !field(number) {
+			r.bad = true
+		}
+	}
+	return false
+}
+
+// gobUint reads one of gob's unsigned integers: a byte below 128 is
+// itself; otherwise it is minus the count of big-endian bytes that follow.
+// It returns the value and the bytes read, 0 if data is too short.
+func gobUint(data []byte) (value uint64, read int) {
+	if len(data) == 0 {
+		return 0, 0
+	}
+	if data[0] < 0x80 {
+		return uint64(data[0]), 1
+	}
+	size := 256 - int(data[0]) // minus, as a byte: 0xff is 1 byte, 0xf8 is 8
+	if size > 8 || len(data) < 1+size {
+		return 0, 0
+	}
+	for _, b := range data[1 : 1+size] {
+		value = value<<8 | uint64(b)
+	}
+	return value, 1 + size
+}
