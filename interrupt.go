@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -53,12 +52,7 @@ func interruptible(ctx context.Context, stderr io.Writer) (context.Context, cont
 		select {
 		case sig := <-signals:
 			// Say so, unless stderr is stuck: then go without a word.
-			said := make(chan struct{})
-			go func() { fmt.Fprintln(stderr, "exiting at once"); close(said) }()
-			select {
-			case <-said:
-			case <-time.After(100 * time.Millisecond):
-			}
+			sayWithin(stderr, 100*time.Millisecond, "exiting at once\n")
 			os.Exit(128 + int(sig.(syscall.Signal)))
 		case <-done:
 		}
@@ -67,6 +61,17 @@ func interruptible(ctx context.Context, stderr io.Writer) (context.Context, cont
 		signal.Stop(signals)
 		close(done)
 		cancel(nil)
+	}
+}
+
+// sayWithin writes line to w, but waits at most limit: a stderr that
+// nobody reads must not keep the program from exiting.
+func sayWithin(w io.Writer, limit time.Duration, line string) {
+	said := make(chan struct{})
+	go func() { io.WriteString(w, line); close(said) }()
+	select {
+	case <-said:
+	case <-time.After(limit):
 	}
 }
 

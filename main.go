@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fs.Usage()
 			return nil
 		case err != nil && !errors.Is(err, errUsage):
-			fmt.Fprintf(stderr, "%s: %v\n", c.name, err)
+			sayWithin(stderr, 500*time.Millisecond, fmt.Sprintf("%s: %v\n", c.name, err))
 		}
 		return err
 	}
@@ -558,7 +558,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	defer stop()
 	// The master's log must never hold up its queue (logwriter.go).
 	masterLog := newDroppingWriter(stderr)
-	defer masterLog.Close(time.Second)
+	defer masterLog.Close(500 * time.Millisecond)
 	stderr = masterLog
 	cfg := masterConfig{
 		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,

@@ -283,11 +283,17 @@ func startWithEnv(t testing.TB, name string, env []string, args ...string) *proc
 	return startCommand(t, name, cmd)
 }
 
-// startCommand runs cmd as start runs the program.
+// startCommand runs cmd as start runs the program; its stdout and stderr
+// go to the proc's logs, unless cmd has its own.
 func startCommand(t testing.TB, name string, cmd *exec.Cmd) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, cmd: cmd, stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if p.cmd.Stdout == nil {
+		p.cmd.Stdout = p.stdout
+	}
+	if p.cmd.Stderr == nil {
+		p.cmd.Stderr = p.stderr
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}

@@ -293,6 +293,11 @@ func (q remoteResultQueue) Put(ctx context.Context, task Task, r string) error {
 // because their lease ran out and their task went to another worker, the
 // worker says so and goes on.
 func (q remoteResultQueue) PutBatch(ctx context.Context, results []Result) error {
+	for _, r := range results {
+		if len(r.Text) > maxResultText {
+			return fmt.Errorf("the result of task #%d is %d bytes, more than the master takes (%d)", r.ID, len(r.Text), maxResultText)
+		}
+	}
 	err := q.m.call(ctx, "ResultQueue.Put", ResultBatch(results), &struct{}{}, answerTimeout)
 	var serverErr rpc.ServerError
 	if errors.As(err, &serverErr) && strings.HasPrefix(string(serverErr), refusedPrefix) {

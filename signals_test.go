@@ -202,3 +202,26 @@ func TestWorkerWhoseMasterStopsAnswering(t *testing.T) {
 		t.Errorf("worker's stderr %q does not match %v", worker.stderr, want)
 	}
 }
+
+// A master whose stderr is a full pipe that nobody reads still ends on one
+// Ctrl-C: its log drops what it cannot write, and its last line gives up
+// waiting.
+func TestInterruptWithStuckStderr(t *testing.T) {
+	t.Parallel()
+	stuck, full, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	defer full.Close()
+	full.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	full.Write(make([]byte, 1<<20)) // fills the pipe, then times out
+	addr := freeAddr(t)
+	cmd := exec.Command(program, "master", "--addr", addr, "--tasks", "1")
+	cmd.Stderr = full
+	master := startCommand(t, "master with a stuck stderr", cmd)
+	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
+		t.Errorf("master exited %d, want 130", exit)
+	}
+}

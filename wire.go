@@ -43,6 +43,9 @@ func (b *ResultBatch) GobDecode(data []byte) error {
 	results := make(ResultBatch, 0, count)
 	for range count {
 		id, lease, size := r.varint(), r.uvarint(), r.uvarint()
+		if size > maxResultText && r.err == nil {
+			r.err = fmt.Errorf("%w: a result of %d bytes (at most %d)", errBadList, size, maxResultText)
+		}
 		results = append(results, Result{ID: int(id), Lease: lease, Text: string(r.bytes(size))})
 	}
 	*b = results

@@ -55,6 +55,7 @@ func TestWireListsRefuseCounts(t *testing.T) {
 		{"too many tasks", new(TaskList), count(maxBatch+1, 4000), "malformed list: 1025 elements in 4000 bytes (at most 1024)"},
 		{"too many leases", new(LeaseList), count(maxInFlight+1, 100), "malformed list: 65 elements in 100 bytes (at most 64)"},
 		{"a text longer than its bytes", new(ResultBatch), append(count(1, 0), 0, 0, 100, 'x'), "malformed list: cut short"},
+		{"a text over the limit", new(ResultBatch), append(append(count(1, 0), 0, 0, 0x81, 0x08), make([]byte, 1025)...), "malformed list: a result of 1025 bytes (at most 1024)"},
 		{"bytes left over", new(LeaseList), count(1, 2), "malformed list: 1 bytes left over"},
 	} {
 		err := tc.list.GobDecode(tc.data)
