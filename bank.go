@@ -26,6 +26,15 @@ type bankAccount interface {
 	Balance() int
 }
 
+// AddMoneyThread is the listings' Thread subclass: the fields are what
+// __init__ stores, and Run is the overridden run().
+type AddMoneyThread struct {
+	account bankAccount
+	money   int
+}
+
+func (t AddMoneyThread) Run(ctx context.Context) { t.account.Deposit(ctx, t.money) }
+
 // bank is the listings' main(): one goroutine per AddMoneyThread. With
 // timed, it then says how long the deposits took.
 func bank(ctx context.Context, out io.Writer, account bankAccount, depositors int, timed bool) {
@@ -35,8 +44,9 @@ func bank(ctx context.Context, out io.Writer, account bankAccount, depositors in
 	var threads sync.WaitGroup
 	// 创建100个存款的线程向同一个账户中存钱
 	for i := range depositors {
-		// AddMoneyThread(account, 1).start(); Python names it Thread-1, Thread-2...
-		startThread(ctx, &threads, fmt.Sprintf("Thread-%d", i+1), func(ctx context.Context) { account.Deposit(ctx, 1) })
+		t := AddMoneyThread{account: account, money: 1}
+		// t.start(); Python names it Thread-1, Thread-2...
+		startThread(ctx, &threads, fmt.Sprintf("Thread-%d", i+1), t.Run)
 	}
 	// 等所有存款的线程都执行完毕
 	threads.Wait()

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,9 @@ func TestBankUnlockedLosesDeposits(t *testing.T) {
 // raceBinary builds the program with -race, the first time a test asks.
 var raceBinary = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(buildDir, "multithreading-race")
-	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-race", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build -race: %v\n%s", err, out)
 	}

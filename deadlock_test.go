@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"debug/buildinfo"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -29,20 +27,7 @@ const deadlockTimeout = 10 * time.Second
 // goroutines would stay blocked.
 func runDeadlockBinary(t *testing.T, bin string, args ...string) (stdout, stderr string, exit int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), deadlockTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"deadlock"}, args...)...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("deadlock %v still running after %v\nstdout:\n%s\nstderr:\n%s", args, deadlockTimeout, out.String(), errOut.String())
-	}
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("running deadlock %v: %v", args, err)
-	}
-	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+	return runBinaryWithin(t, deadlockTimeout, bin, append([]string{"deadlock"}, args...)...)
 }
 
 // Each thread locks its own account, and only once both have (the barrier)
@@ -229,7 +214,7 @@ func TestRaceDetectorDoesNotSeeTheDeadlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, exit := runBinary(t, bin, "deadlock")
+	stdout, stderr, exit := runDeadlockBinary(t, bin)
 	if exit != 1 || !strings.Contains(stderr, "deadlock") || strings.Contains(stderr, "DATA RACE") {
 		t.Errorf("deadlock under -race: exit %d (want 1, a deadlock and no race)\nstdout:\n%s\nstderr:\n%s", exit, stdout, stderr)
 	}

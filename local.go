@@ -127,13 +127,13 @@ func stdThread(ctx context.Context, out io.Writer, globalDict *studentDict, name
 func doTask1(ctx context.Context, out io.Writer, globalDict *studentDict) {
 	// 不传入std，而是根据当前线程查找:
 	std := globalDict.get(currentThread(ctx))
-	fmt.Fprintf(out, "Hello, %s (in %s)\n", std.Name, currentThread(ctx))
+	doSubtask1(ctx, out, std) // the fragment's "...": what the first fragment's task does
 }
 
 func doTask2(ctx context.Context, out io.Writer, globalDict *studentDict) {
 	// 任何函数都可以查找出当前线程的std变量:
 	std := globalDict.get(currentThread(ctx))
-	fmt.Fprintf(out, "Bye, %s (in %s)\n", std.Name, currentThread(ctx))
+	doSubtask2(ctx, out, std)
 }
 
 // localDictMain runs the global_dict listing in the same two goroutines.

@@ -40,7 +40,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &sig):
 		return 128 + int(sig.signal)
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil:
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
@@ -367,7 +367,7 @@ func runLoop(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if err := validate(fs, notNegative("tick", *tick)); err != nil {
 		return err
 	}
-	loopMain(withThreadName(ctx, "MainThread"), stdout, *tick)
+	loopMain(ctx, stdout, *tick)
 	return nil
 }
 
@@ -385,9 +385,9 @@ func runDownload(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 		*seed = randomSeed()
 	}
 	if *task {
-		downloadTaskMain(stdout, *seed, *second)
+		downloadTaskMain(ctx, stdout, *seed, *second)
 	} else {
-		downloadMain(stdout, *seed, *second)
+		downloadMain(ctx, stdout, *seed, *second)
 	}
 	return nil
 }
@@ -474,7 +474,6 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		threadsForCPU = errors.New("--os-threads goes with --kind io")
 	}
 	if *osThreads && *n > maxOSThreadTasks {
-		// Past Go's limit of 10,000 threads the runtime would stop the program.
 		tooManyThreads = fmt.Errorf("--n must be at most %d with --os-threads, not %d: Go stops a program that uses more than 10000 OS threads", maxOSThreadTasks, *n)
 	}
 	if err := validate(fs, badKind, positive("n", *n), notNegative("wait", *wait), positive("limit", *limit),

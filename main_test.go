@@ -25,6 +25,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
+// buildTimeout bounds a build that a test needs, with a cold cache.
+const buildTimeout = 5 * time.Minute
+
 // program is the binary built once, without -race, for the tests that run
 // it as a separate process; buildDir holds it and the -race build.
 var program, buildDir string
@@ -37,9 +40,12 @@ func TestMain(m *testing.M) {
 	}
 	buildDir = dir
 	program = filepath.Join(dir, "multithreading")
-	build := exec.Command("go", "build", "-o", program, ".")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	build := exec.CommandContext(ctx, "go", "build", "-o", program, ".")
 	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
+	err = build.Run()
+	cancel()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "building the binary:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -60,12 +66,22 @@ func runInProcess(t *testing.T, args ...string) (stdout, stderr string, exit int
 // runBinary runs a built binary to its end, at most a minute.
 func runBinary(t *testing.T, bin string, args ...string) (stdout, stderr string, exit int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	return runBinaryWithin(t, time.Minute, bin, args...)
+}
+
+// runBinaryWithin runs a built binary to its end, and fails the test if it
+// is still running after limit.
+func runBinaryWithin(t *testing.T, limit time.Duration, bin string, args ...string) (stdout, stderr string, exit int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v still running after %v\nstdout:\n%s\nstderr:\n%s", bin, args, limit, out.String(), errOut.String())
+	}
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
 		t.Fatalf("running %s %v: %v", bin, args, err)

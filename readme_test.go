@@ -60,9 +60,6 @@ func TestReadmesHaveTheSameSections(t *testing.T) {
 	}
 }
 
-// Links go to the web or to a file of the repository: never to ../shared or
-// anywhere else outside it, which no clone has. The READMEs link each other
-// and the tutorial's two public sources.
 // headingAnchors returns the anchors a code host gives the headings of a
 // Markdown text: lower case, punctuation dropped, spaces made hyphens.
 func headingAnchors(text string) map[string]bool {
@@ -86,6 +83,10 @@ func headingAnchors(text string) map[string]bool {
 	return anchors
 }
 
+// Links go to the web, to a file of the repository, or to a heading of the
+// same README: never to ../shared or anywhere else outside it, which no
+// clone has. The READMEs link each other and the tutorial's two public
+// sources.
 func TestReadmeLinks(t *testing.T) {
 	t.Parallel()
 	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)

@@ -1,9 +1,9 @@
-// threading.current_thread().name, which every listing prints, and
-// threading.Thread(target=..., name=...).start(). Goroutines have no names,
-// so the name travels in a context value; startThread and mainThread also
-// show it wherever Go can show a goroutine's name: as a label in the
-// goroutine profile (and so in a deadlock's goroutine dump) and as a task in
-// a runtime/trace.
+// threading.current_thread().name, which the loop and ThreadLocal listings
+// print, and threading.Thread(target=..., name=...).start(). Goroutines
+// have no names, so the name travels in a context value; startThread and
+// mainThread also show it wherever Go can show a goroutine's name: as a
+// label in the goroutine profile (and so in a deadlock's goroutine dump)
+// and as a task in a runtime/trace.
 
 package main
 

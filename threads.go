@@ -65,10 +65,10 @@ func download(out io.Writer, filename string, rng *rand.Rand, second time.Durati
 
 // downloadMain is the main() of the Thread(target=download) listing.
 // Its total is in the tutorial's seconds, whatever second lasts.
-func downloadMain(out io.Writer, seed uint64, second time.Duration) {
+func downloadMain(ctx context.Context, out io.Writer, seed uint64, second time.Duration) {
 	// The downloads print no thread names; Python would call them Thread-1
 	// and Thread-2, and so does a trace.
-	ctx, task := mainThread(context.Background())
+	ctx, task := mainThread(ctx)
 	defer task.End()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -97,14 +97,14 @@ func (t *DownloadTask) Run(out io.Writer) {
 
 // downloadTaskMain is the main() of the DownloadTask listing, which prints
 // its total with two decimals and a full stop.
-func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
-	ctx, task := mainThread(context.Background()) // for a trace, as in downloadMain
+func downloadTaskMain(ctx context.Context, out io.Writer, seed uint64, second time.Duration) {
+	ctx, task := mainThread(ctx) // for a trace, as in downloadMain
 	defer task.End()
 	start := time.Now()
-	t1 := &DownloadTask{filename: pdfFile, rng: newRand(seed, 1), second: second}
-	t2 := &DownloadTask{filename: aviFile, rng: newRand(seed, 2), second: second}
 	var wg sync.WaitGroup
+	t1 := &DownloadTask{filename: pdfFile, rng: newRand(seed, 1), second: second}
 	startThread(ctx, &wg, "Thread-1", func(context.Context) { t1.Run(out) }) // t1.start()
+	t2 := &DownloadTask{filename: aviFile, rng: newRand(seed, 2), second: second}
 	startThread(ctx, &wg, "Thread-2", func(context.Context) { t2.Run(out) }) // t2.start()
 	wg.Wait()                                                                // t1.join(); t2.join()
 	end := time.Now()

@@ -18,7 +18,7 @@ import (
 // withTrace defines --trace on a command's flags and runs the command. The
 // trace starts as soon as the flag is parsed, so that it covers all of the
 // command's work, and stops when the command returns.
-func withTrace(fs *flag.FlagSet, command func() error) error {
+func withTrace(fs *flag.FlagSet, body func() error) error {
 	var file *os.File
 	fs.Func("trace", "write a runtime/trace of the run to `FILE`, to open with go tool trace FILE", func(name string) error {
 		if file != nil {
@@ -36,7 +36,7 @@ func withTrace(fs *flag.FlagSet, command func() error) error {
 		file = f
 		return nil
 	})
-	err := command()
+	err := body()
 	if file == nil {
 		return err
 	}

@@ -20,9 +20,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// buildTimeout bounds a build that a test needs, with a cold cache.
-const buildTimeout = 5 * time.Minute
-
 // traceTool builds `go tool trace` (cmd/trace, which recent Go builds on
 // first use) once, so that parallel tests do not each build it.
 var traceTool = sync.OnceValues(func() (string, error) {
