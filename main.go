@@ -172,25 +172,22 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			fmt.Fprintf(w, " %s", typeName)
 		}
 		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
-		switch value := flagValue(f).(type) {
-		case bool:
-			if value {
-				fmt.Fprintf(w, " (default true; turn it off with --%s=false)", f.Name)
-			}
-		case string:
-			if value != "" {
-				fmt.Fprintf(w, " (default %q)", value)
-			}
-		default:
-			if d := f.DefValue; d != "" && d != "0" && d != "0s" && d != "false" {
-				fmt.Fprintf(w, " (default %s)", d)
-			}
+		// The default, not the value: after a mistake, the flags already
+		// parsed hold what was typed.
+		switch d := f.DefValue; {
+		case typeName == "" && d == "true": // a boolean on by default
+			fmt.Fprintf(w, " (default true; turn it off with --%s=false)", f.Name)
+		case typeName == "string" && d != "":
+			fmt.Fprintf(w, " (default %q)", d)
+		case typeName != "string" && d != "" && d != "0" && d != "0s" && d != "false":
+			fmt.Fprintf(w, " (default %s)", d)
 		}
 		fmt.Fprintln(w)
 	})
 }
 
-// flagValue is a flag's current value, or nil if its type does not say.
+// flagValue is a flag's current value, whose type says what the flag
+// takes, or nil if its type does not say.
 func flagValue(f *flag.Flag) any {
 	if getter, ok := f.Value.(flag.Getter); ok {
 		return getter.Get()
@@ -393,7 +390,7 @@ func runDownload(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 }
 
 func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
-	lock := fs.Bool("lock", true, "guard the balance with a sync.Mutex (the LOCK listing); false: the unprotected first listing")
+	lock := fs.Bool("lock", true, "guard the balance with a sync.Mutex (the LCOK listing); false: the unprotected first listing")
 	useChan := fs.Bool("chan", false, "confine the balance to a teller goroutine fed by channels, with no lock")
 	depositors := fs.Int("depositors", 100, "how many goroutines each deposit ¥1")
 	delay := fs.Duration("delay", 10*time.Millisecond, "time to process one deposit (the listing's sleep(0.01))")

@@ -500,3 +500,21 @@ func (p *proc) peakMiB(t testing.TB) float64 {
 	peak, _ := strconv.ParseFloat(m[1], 64)
 	return peak
 }
+
+// The usage after a mistake shows each flag's default, not what was typed.
+func TestUsageAfterAMistakeShowsDefaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"master", "--addr", "127.0.0.1:5001", "--timeout", "2s"}, `(default "127.0.0.1:5000")`, `(default "127.0.0.1:5001")`},
+		{[]string{"bank", "--lock=false", "--bogus"}, "(default true; turn it off with --lock=false)", "(default false"},
+		{[]string{"tasks", "--os-threads", "--n", "9001"}, "(default 5000)", "--os-threads=false"},
+	} {
+		_, stderr, exit := runInProcess(t, tc.args...)
+		if exit != 2 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, tc.not) {
+			t.Errorf("%v: exit %d, want %q and not %q in:\n%s", tc.args, exit, tc.want, tc.not, stderr)
+		}
+	}
+}
