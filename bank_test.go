@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -82,6 +83,32 @@ func TestRaceDetectorCatchesUnlockedBank(t *testing.T) {
 		}
 		if tc.racy && !strings.Contains(stderr, "UnsafeAccount).Deposit") {
 			t.Errorf("the race report does not name UnsafeAccount.Deposit:\n%s", stderr)
+		}
+		if tc.racy {
+			checkReadmeShowsTheRace(t, stderr)
+		}
+	}
+}
+
+// checkReadmeShowsTheRace checks that both READMEs' race report names the
+// lines of bank.go that race, the read and the write, in whichever order
+// the detector saw them.
+func checkReadmeShowsTheRace(t *testing.T, report string) {
+	t.Helper()
+	first := regexp.MustCompile(`(?s)(?:Read|Write) at 0x[0-9a-f]+ by goroutine \d+:.*?bank\.go:(\d+) `).FindStringSubmatch(report)
+	previous := regexp.MustCompile(`(?s)Previous (?:read|write) at 0x[0-9a-f]+ by goroutine \d+:.*?bank\.go:(\d+) `).FindStringSubmatch(report)
+	if first == nil || previous == nil {
+		t.Fatalf("no two bank.go lines in the race report:\n%s", report)
+	}
+	for _, readme := range []string{readmeEnglish, readmeChinese} {
+		text, err := os.ReadFile(readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range []string{first[1], previous[1]} {
+			if !strings.Contains(string(text), "multithreading/bank.go:"+line+" ") {
+				t.Errorf("%s's race report does not show bank.go:%s, where the race is", readme, line)
+			}
 		}
 	}
 }
