@@ -22,19 +22,27 @@ func TestMasterWorkerTutorialOutput(t *testing.T) {
 	master, addr := startMaster(t, "--seed", "1")
 	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
 	worker := start(t, "worker", "worker", "--server", addr, "--work", "1ms")
+	checkTutorialRun(t, master, addr, worker)
+	checkMasterOutput(t, master)
+}
+
+// checkTutorialRun waits for a worker and its master at addr, and checks
+// both terminals against the tutorial's (seed 1 draws the tasks), and that
+// the master said nothing on stderr but where it listened.
+func checkTutorialRun(t *testing.T, master *proc, addr string, worker *proc) {
+	t.Helper()
 	if exit := worker.wait(); exit != 0 {
-		t.Errorf("worker exited %d: %s", exit, worker.stderr)
+		t.Errorf("%s exited %d: %s", worker.name, exit, worker.stderr)
 	}
 	if exit := master.wait(); exit != 0 {
-		t.Errorf("master exited %d: %s", exit, master.stderr)
+		t.Fatalf("master exited %d: %s", exit, master.stderr)
 	}
 	if diff := cmp.Diff(golden(t, "master.golden"), master.stdout.String()); diff != "" {
 		t.Errorf("master (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(golden(t, "worker.golden"), worker.stdout.String()); diff != "" {
-		t.Errorf("worker (-want +got):\n%s", diff)
+		t.Errorf("%s (-want +got):\n%s", worker.name, diff)
 	}
-	checkMasterOutput(t, master)
 	if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
 		t.Errorf("master's stderr: %q", got)
 	}

@@ -44,21 +44,7 @@ func TestGoMasterPythonWorker(t *testing.T) {
 			t.Parallel()
 			master, addr := startMaster(t, "--seed", "1")
 			worker := startPyWorker(t, py, "python worker", addr, "--work", "0.001")
-			if exit := worker.wait(); exit != 0 {
-				t.Errorf("python worker exited %d: %s", exit, worker.stderr)
-			}
-			if exit := master.wait(); exit != 0 {
-				t.Fatalf("master exited %d: %s", exit, master.stderr)
-			}
-			if diff := cmp.Diff(golden(t, "master.golden"), master.stdout.String()); diff != "" {
-				t.Errorf("master (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(golden(t, "worker.golden"), worker.stdout.String()); diff != "" {
-				t.Errorf("python worker (-want +got):\n%s", diff)
-			}
-			if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
-				t.Errorf("master's stderr:\n%s", got)
-			}
+			checkTutorialRun(t, master, addr, worker)
 		})
 	}
 }
