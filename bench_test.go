@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 	"net"
 	"net/rpc"
 	"os/exec"
@@ -173,28 +175,28 @@ func BenchmarkBank(b *testing.B) {
 func BenchmarkThroughput(b *testing.B) {
 	master, addr := startMaster(b, "--tasks", strconv.Itoa(b.N), "--quiet", "--timeout", "1m")
 	b.ResetTimer()
-	var workers []*proc
+	var workers []*proctest.Proc
 	for i := range 2 {
 		workers = append(workers, start(b, fmt.Sprint("worker ", i+1),
 			"worker", "--server", addr, "--work", "0", "--tries", "0", "--jobs", "8", "--quiet"))
 	}
-	if exit := master.wait(); exit != 0 {
-		b.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		b.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	b.StopTimer()
-	cpu := master.cpu()
+	cpu := master.CPU()
 	for _, w := range workers {
 		// A worker that connects as the master finishes may be cut off in
 		// its handshake: with a handful of tasks, that is no failure.
-		if exit := w.wait(); exit != 0 {
-			b.Logf("%s exited %d: %s", w.name, exit, w.stderr)
+		if exit := w.Wait(); exit != 0 {
+			b.Logf("%s exited %d: %s", w.Name, exit, w.Stderr)
 		}
-		cpu += w.cpu()
+		cpu += w.CPU()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/task")
-	b.ReportMetric(master.peakMiB(b), "master-MiB")
-	b.Logf("master: %s", strings.TrimSpace(master.stdout.String()))
+	b.ReportMetric(peakMiB(b, master), "master-MiB")
+	b.Logf("master: %s", strings.TrimSpace(master.Stdout.String()))
 	goRate := float64(b.N) / b.Elapsed().Seconds()
 	if pythonRate, err := pythonBaseManager(min(b.N, 20_000)); err != nil {
 		b.Logf("no Python comparison: %v", err)
@@ -235,16 +237,16 @@ func BenchmarkPythonWorker(b *testing.B) {
 	for b.Loop() {
 		goMaster, goAddr := startMaster(b, "--tasks", strconv.Itoa(tasks), "--timeout", "1m")
 		goRate := timePythonWorker(b, py, goAddr, tasks)
-		if exit := goMaster.wait(); exit != 0 {
-			b.Fatalf("go master exited %d: %s", exit, goMaster.stderr)
+		if exit := goMaster.Wait(); exit != 0 {
+			b.Fatalf("go master exited %d: %s", exit, goMaster.Stderr)
 		}
-		pyMaster, pyStdin := startPython(b, py, "python master", "master.py", "--port", "0", "--tasks", strconv.Itoa(tasks), "--timeout", "60")
-		pyAddr := pyMaster.stderr.waitFor(b, pyMaster, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
-		pyMaster.stdout.waitFor(b, pyMaster, regexp.MustCompile(`^Try get results\.\.\.$`))
+		pyMaster, pyStdin := pythontest.Start(b, py, "python master", "master.py", "--port", "0", "--tasks", strconv.Itoa(tasks), "--timeout", "60")
+		pyAddr := pyMaster.Stderr.WaitFor(b, pyMaster, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
+		pyMaster.Stdout.WaitFor(b, pyMaster, regexp.MustCompile(`^Try get results\.\.\.$`))
 		pyRate := timePythonWorker(b, py, pyAddr, tasks)
 		pyStdin.Close()
-		if exit := pyMaster.wait(); exit != 0 {
-			b.Fatalf("python master exited %d: %s", exit, pyMaster.stderr)
+		if exit := pyMaster.Wait(); exit != 0 {
+			b.Fatalf("python master exited %d: %s", exit, pyMaster.Stderr)
 		}
 		b.ReportMetric(goRate, "tasks/s-go-master")
 		b.ReportMetric(pyRate, "tasks/s-python-master")
@@ -253,8 +255,8 @@ func BenchmarkPythonWorker(b *testing.B) {
 }
 
 // python3Version is the python3 on the PATH, as the Python tests know it.
-func python3Version(b *testing.B, path string) python {
-	py, ok := pythonVersion(path)
+func python3Version(b *testing.B, path string) pythontest.Python {
+	py, ok := pythontest.Interpreter(path)
 	if !ok {
 		b.Skipf("cannot tell the version of %s", path)
 	}
@@ -263,13 +265,13 @@ func python3Version(b *testing.B, path string) python {
 
 // timePythonWorker runs worker.py against addr until it has done tasks
 // tasks, and returns its tasks per second.
-func timePythonWorker(b *testing.B, py python, addr string, tasks int) float64 {
+func timePythonWorker(b *testing.B, py pythontest.Python, addr string, tasks int) float64 {
 	_, port, _ := strings.Cut(addr, ":")
 	started := time.Now()
-	worker, stdin := startPython(b, py, "python worker", "worker.py", "--port", port, "--work", "0", "--tries", strconv.Itoa(tasks))
+	worker, stdin := pythontest.Start(b, py, "python worker", "worker.py", "--port", port, "--work", "0", "--tries", strconv.Itoa(tasks))
 	stdin.Close()
-	if exit := worker.wait(); exit != 0 {
-		b.Fatalf("python worker exited %d: %s", exit, worker.stderr)
+	if exit := worker.Wait(); exit != 0 {
+		b.Fatalf("python worker exited %d: %s", exit, worker.Stderr)
 	}
 	return float64(tasks) / time.Since(started).Seconds()
 }

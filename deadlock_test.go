@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/buildinfo"
 	"fmt"
+	"multithreading/internal/proctest"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -40,14 +41,14 @@ func TestDeadlockIsReported(t *testing.T) {
 		if exit != 1 {
 			t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", exit, stdout, stderr)
 		}
-		got := lines(stdout)
+		got := proctest.Lines(stdout)
 		want := []string{
 			"thread Thread-1 locked account 1",
 			"thread Thread-2 locked account 2",
 			"thread Thread-1 waits for account 2",
 			"thread Thread-2 waits for account 1",
 		}
-		if diff := cmp.Diff(want, got, sameLines); diff != "" {
+		if diff := cmp.Diff(want, got, proctest.SameLines); diff != "" {
 			t.Fatalf("stdout (-want +got):\n%s", diff)
 		}
 		// The barrier's promise: both hold a lock before either asks for another.
@@ -69,7 +70,7 @@ Thread-1:
 			t.Errorf("stderr does not show both threads waiting in Lock, called from transfer:\n%s", stderr)
 		}
 		last := "deadlock: the two transfers are deadlocked: each holds one account's lock and waits for the other's"
-		if errLines := lines(stderr); errLines[len(errLines)-1] != last {
+		if errLines := proctest.Lines(stderr); errLines[len(errLines)-1] != last {
 			t.Errorf("last line of stderr %q, want %q", errLines[len(errLines)-1], last)
 		}
 	}
@@ -83,7 +84,7 @@ func TestDeadlockOrderedFinishes(t *testing.T) {
 	if exit != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q\nstdout:\n%s", exit, stderr, stdout)
 	}
-	got := lines(stdout)
+	got := proctest.Lines(stdout)
 	transfers := map[string][]string{
 		"Thread-1": {
 			"thread Thread-1 locked account 1",
@@ -100,7 +101,7 @@ func TestDeadlockOrderedFinishes(t *testing.T) {
 	}
 	balances := []string{"账户1余额为: ￥110元", "账户2余额为: ￥90元"}
 	want := slices.Concat(transfers["Thread-1"], transfers["Thread-2"], balances)
-	if diff := cmp.Diff(want, got, sameLines); diff != "" {
+	if diff := cmp.Diff(want, got, proctest.SameLines); diff != "" {
 		t.Fatalf("stdout (-want +got):\n%s", diff)
 	}
 	// Each thread's lines in order; one holds both locks before the other
@@ -153,7 +154,7 @@ func TestDeadlockSeenByTheRuntime(t *testing.T) {
 		strings.Count(stderr, "\nmain.transfer(") != 2 {
 		t.Errorf("exit %d (want 2), stderr (want the runtime's report, with two goroutines in transfer):\n%s", exit, stderr)
 	}
-	if len(lines(stdout)) != 4 {
+	if len(proctest.Lines(stdout)) != 4 {
 		t.Errorf("stdout: want each thread to lock one account and wait for the other:\n%s", stdout)
 	}
 }
@@ -169,8 +170,8 @@ func TestDeadlockWatchdogZeroRefusedWhereTheRuntimeCannotTell(t *testing.T) {
 	}
 	_, stderr, exit := runDeadlockBinary(t, bin, "--watchdog", "0", "--trace", filepath.Join(t.TempDir(), "trace.out"))
 	want := "deadlock: --watchdog 0 leaves the deadlock to Go's runtime, which cannot see it while --trace keeps a timer pending"
-	if exit != 2 || lines(stderr)[0] != want {
-		t.Errorf("--trace: exit %d, stderr first line %q, want exit 2 and %q", exit, lines(stderr)[0], want)
+	if exit != 2 || proctest.Lines(stderr)[0] != want {
+		t.Errorf("--trace: exit %d, stderr first line %q, want exit 2 and %q", exit, proctest.Lines(stderr)[0], want)
 	}
 
 	info, err := buildinfo.ReadFile(program)
@@ -185,8 +186,8 @@ func TestDeadlockWatchdogZeroRefusedWhereTheRuntimeCannotTell(t *testing.T) {
 	}
 	_, stderr, exit = runDeadlockBinary(t, program, "--watchdog", "0")
 	want = "deadlock: --watchdog 0 leaves the deadlock to Go's runtime, which cannot see it in a binary built with cgo: build with CGO_ENABLED=0"
-	if exit != 2 || lines(stderr)[0] != want {
-		t.Errorf("cgo: exit %d, stderr first line %q, want exit 2 and %q", exit, lines(stderr)[0], want)
+	if exit != 2 || proctest.Lines(stderr)[0] != want {
+		t.Errorf("cgo: exit %d, stderr first line %q, want exit 2 and %q", exit, proctest.Lines(stderr)[0], want)
 	}
 }
 
@@ -200,8 +201,8 @@ func TestDeadlockFlags(t *testing.T) {
 		{[]string{"deadlock", "--pause", "-1ms"}, "deadlock: --pause must not be negative, not -1ms"},
 	} {
 		stdout, stderr, exit := runInProcess(t, tc.args...)
-		if exit != 2 || stdout != "" || lines(stderr)[0] != tc.firstLine {
-			t.Errorf("%v: exit %d, stdout %q, stderr first line %q, want exit 2 and %q", tc.args, exit, stdout, lines(stderr)[0], tc.firstLine)
+		if exit != 2 || stdout != "" || proctest.Lines(stderr)[0] != tc.firstLine {
+			t.Errorf("%v: exit %d, stdout %q, stderr first line %q, want exit 2 and %q", tc.args, exit, stdout, proctest.Lines(stderr)[0], tc.firstLine)
 		}
 	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"multithreading/internal/proctest"
 	"net"
 	"regexp"
 	"slices"
@@ -20,7 +21,7 @@ import (
 func TestMasterWorkerTutorialOutput(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--seed", "1")
-	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+	master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
 	worker := start(t, "worker", "worker", "--server", addr, "--work", "1ms")
 	checkTutorialRun(t, master, addr, worker)
 	checkMasterOutput(t, master)
@@ -29,29 +30,29 @@ func TestMasterWorkerTutorialOutput(t *testing.T) {
 // checkTutorialRun waits for a worker and its master at addr, and checks
 // both terminals against the tutorial's (seed 1 draws the tasks), and that
 // the master said nothing on stderr but where it listened.
-func checkTutorialRun(t *testing.T, master *proc, addr string, worker *proc) {
+func checkTutorialRun(t *testing.T, master *proctest.Proc, addr string, worker *proctest.Proc) {
 	t.Helper()
-	if exit := worker.wait(); exit != 0 {
-		t.Errorf("%s exited %d: %s", worker.name, exit, worker.stderr)
+	if exit := worker.Wait(); exit != 0 {
+		t.Errorf("%s exited %d: %s", worker.Name, exit, worker.Stderr)
 	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
-	if diff := cmp.Diff(golden(t, "master.golden"), master.stdout.String()); diff != "" {
+	if diff := cmp.Diff(golden(t, "master.golden"), master.Stdout.String()); diff != "" {
 		t.Errorf("master (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(golden(t, "worker.golden"), worker.stdout.String()); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", worker.name, diff)
+	if diff := cmp.Diff(golden(t, "worker.golden"), worker.Stdout.String()); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", worker.Name, diff)
 	}
-	if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
+	if got := master.Stderr.String(); got != "master: listening on "+addr+"\n" {
 		t.Errorf("master's stderr: %q", got)
 	}
 }
 
 // workerTasks returns the tasks a worker says it ran.
-func workerTasks(worker *proc) []int {
+func workerTasks(worker *proctest.Proc) []int {
 	var tasks []int
-	for _, line := range lines(worker.stdout.String()) {
+	for _, line := range proctest.Lines(worker.Stdout.String()) {
 		var n int
 		if _, err := fmt.Sscanf(line, "run task %d * ", &n); err == nil {
 			tasks = append(tasks, n)
@@ -71,13 +72,13 @@ func TestTwoWorkersShareTasks(t *testing.T) {
 	master, addr := startMaster(t, "--tasks", "10")
 	w1 := start(t, "worker 1", "worker", "--server", addr, "--tries", "0", "--work", "20ms")
 	w2 := start(t, "worker 2", "worker", "--server", addr, "--tries", "0", "--work", "20ms")
-	for _, w := range []*proc{w1, w2} {
-		if exit := w.wait(); exit != 0 || !strings.HasSuffix(w.stdout.String(), "worker exit.\n") {
-			t.Errorf("%s: exit %d, stdout:\n%s\nstderr:\n%s", w.name, exit, w.stdout, w.stderr)
+	for _, w := range []*proctest.Proc{w1, w2} {
+		if exit := w.Wait(); exit != 0 || !strings.HasSuffix(w.Stdout.String(), "worker exit.\n") {
+			t.Errorf("%s: exit %d, stdout:\n%s\nstderr:\n%s", w.Name, exit, w.Stdout, w.Stderr)
 		}
 	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	tasks := checkMasterOutput(t, master)
 	ran := append(workerTasks(w1), workerTasks(w2)...)
@@ -94,12 +95,12 @@ func TestKilledWorkerLosesNoTask(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "1", "--lease", "1m", "--timeout", "2m")
 	doomed := start(t, "doomed worker", "worker", "--server", addr, "--work", "1h", "--jobs", "3")
-	m := doomed.stdout.waitFor(t, doomed, regexp.MustCompile(`^run task (\d+) \* \d+\.\.\.$`))
+	m := doomed.Stdout.WaitFor(t, doomed, regexp.MustCompile(`^run task (\d+) \* \d+\.\.\.$`))
 	killed := time.Now()
-	doomed.cmd.Process.Kill()
-	doomed.wait()
+	doomed.Cmd.Process.Kill()
+	doomed.Wait()
 	back := regexp.MustCompile(`^master: task #0 \(n=` + m[1] + `\) back in the queue: its worker 127\.0\.0\.1:\d+ hung up$`)
-	master.stderr.waitFor(t, master, back)
+	master.Stderr.WaitFor(t, master, back)
 	// The lease is a minute: only the connection's end can explain this.
 	if took := time.Since(killed); took > 10*time.Second {
 		t.Errorf("the task came back %v after the kill", took)
@@ -108,11 +109,11 @@ func TestKilledWorkerLosesNoTask(t *testing.T) {
 	}
 
 	fresh := start(t, "fresh worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
-	if exit := fresh.wait(); exit != 0 {
-		t.Errorf("fresh worker exited %d: %s", exit, fresh.stderr)
+	if exit := fresh.Wait(); exit != 0 {
+		t.Errorf("fresh worker exited %d: %s", exit, fresh.Stderr)
 	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	tasks := checkMasterOutput(t, master)
 	if diff := cmp.Diff(sortedInts(tasks), sortedInts(workerTasks(fresh))); diff != "" {
@@ -127,23 +128,23 @@ func TestSlowWorkerKeepsItsTask(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "3", "--lease", "500ms")
 	slow := start(t, "slow worker", "worker", "--server", addr, "--tries", "1", "--work", "2s")
-	slow.stdout.waitFor(t, slow, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	slow.Stdout.WaitFor(t, slow, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
 	other := start(t, "other worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
-	for _, w := range []*proc{slow, other} {
-		if exit := w.wait(); exit != 0 {
-			t.Errorf("%s exited %d: %s", w.name, exit, w.stderr)
+	for _, w := range []*proctest.Proc{slow, other} {
+		if exit := w.Wait(); exit != 0 {
+			t.Errorf("%s exited %d: %s", w.Name, exit, w.Stderr)
 		}
 	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	tasks := checkMasterOutput(t, master)
 	ran := append(workerTasks(slow), workerTasks(other)...)
 	if diff := cmp.Diff(sortedInts(tasks), sortedInts(ran)); diff != "" {
 		t.Errorf("tasks run by the two workers, each once (-want +got):\n%s", diff)
 	}
-	if strings.Contains(master.stderr.String(), "back in the queue") {
-		t.Errorf("a task went back in the queue:\n%s", master.stderr)
+	if strings.Contains(master.Stderr.String(), "back in the queue") {
+		t.Errorf("a task went back in the queue:\n%s", master.Stderr)
 	}
 }
 
@@ -151,14 +152,14 @@ func TestWrongAuthkey(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "3")
 	intruder := start(t, "intruder", "worker", "--server", addr, "--authkey", "not hello world")
-	if exit := intruder.wait(); exit != 1 {
+	if exit := intruder.Wait(); exit != 1 {
 		t.Errorf("worker with the wrong key exited %d, want 1", exit)
 	}
 	want := "worker: authentication failed: the master rejected our authkey\n"
-	if diff := cmp.Diff(want, intruder.stderr.String()); diff != "" {
+	if diff := cmp.Diff(want, intruder.Stderr.String()); diff != "" {
 		t.Errorf("worker's stderr (-want +got):\n%s", diff)
 	}
-	master.stderr.waitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: authentication failed: the worker did not prove it knows the authkey$`))
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: authentication failed: the worker did not prove it knows the authkey$`))
 
 	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
 }
@@ -168,9 +169,9 @@ func TestAuthkeyFromEnvironment(t *testing.T) {
 	t.Parallel()
 	secret := []string{authkeyEnv + "=s3cret"}
 	master := startWithEnv(t, "master", secret, "master", "--addr", "127.0.0.1:0", "--tasks", "2")
-	addr := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (\S+)$`))[1]
+	addr := master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: listening on (\S+)$`))[1]
 	tutorialKey := start(t, "worker with the tutorial's key", "worker", "--server", addr)
-	if exit := tutorialKey.wait(); exit != 1 {
+	if exit := tutorialKey.Wait(); exit != 1 {
 		t.Errorf("worker with the tutorial's key exited %d, want 1", exit)
 	}
 	finish(t, master, startWithEnv(t, "worker with the key from the environment", secret,
@@ -186,7 +187,7 @@ func TestMasterSurvivesBadPeers(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "3")
 	dial := func() net.Conn {
-		conn, err := net.DialTimeout("tcp", addr, testTimeout)
+		conn, err := net.DialTimeout("tcp", addr, proctest.Timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +197,7 @@ func TestMasterSurvivesBadPeers(t *testing.T) {
 	dial() // connects and says nothing, holding its handshake open
 	garbage := dial()
 	garbage.Write([]byte("GET / HTTP/1.0\r\n\r\n")) // "GET " is a length of 1195725856
-	master.stderr.waitFor(t, master, regexp.MustCompile(
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(
 		`^master: rejected 127\.0\.0\.1:\d+: handshake: a message of 1195725856 bytes is too long \(at most 64\)$`))
 	oversized := dial()
 	oversized.Write([]byte{0xff, 0xff, 0xff, 0xff})
@@ -206,14 +207,14 @@ func TestMasterSurvivesBadPeers(t *testing.T) {
 	// two and it has a line of its own.
 	summed := regexp.MustCompile(`(?m)^master: turned away 1 more peer in the last 1s \(not a worker: 1\)$`)
 	own := regexp.MustCompile(`(?m)^master: rejected 127\.0\.0\.1:\d+: handshake: a message of 4294967295 bytes is too long \(at most 64\)$`)
-	if !summed.MatchString(master.stderr.String()) && !own.MatchString(master.stderr.String()) {
-		t.Errorf("master's stderr says nothing of the oversized peer:\n%s", master.stderr)
+	if !summed.MatchString(master.Stderr.String()) && !own.MatchString(master.Stderr.String()) {
+		t.Errorf("master's stderr says nothing of the oversized peer:\n%s", master.Stderr)
 	}
-	if strings.Contains(master.stderr.String(), "silent") || strings.Contains(master.stderr.String(), "i/o timeout") {
-		t.Errorf("the silent peer timed out before the master was done: it held up the good worker\n%s", master.stderr)
+	if strings.Contains(master.Stderr.String(), "silent") || strings.Contains(master.Stderr.String(), "i/o timeout") {
+		t.Errorf("the silent peer timed out before the master was done: it held up the good worker\n%s", master.Stderr)
 	}
-	if strings.Contains(master.stderr.String(), "goroutine ") {
-		t.Errorf("master printed a stack trace:\n%s", master.stderr)
+	if strings.Contains(master.Stderr.String(), "goroutine ") {
+		t.Errorf("master printed a stack trace:\n%s", master.Stderr)
 	}
 }
 
@@ -246,12 +247,12 @@ func TestMasterPortTaken(t *testing.T) {
 func TestMasterTimesOut(t *testing.T) {
 	t.Parallel()
 	master, _ := startMaster(t, "--tasks", "2", "--seed", "1", "--timeout", "100ms", "--lease", "50ms")
-	if exit := master.wait(); exit != 1 {
+	if exit := master.Wait(); exit != 1 {
 		t.Errorf("master exited %d, want 1", exit)
 	}
 	want := "master: no result within 100ms: 0 of 2 results arrived; missing tasks: #0 (n=5983), #1 (n=891)\n"
-	if got := lines(master.stderr.String()); len(got) != 2 || got[1]+"\n" != want {
-		t.Errorf("master's stderr:\n%s\nwant its last line:\n%s", master.stderr, want)
+	if got := proctest.Lines(master.Stderr.String()); len(got) != 2 || got[1]+"\n" != want {
+		t.Errorf("master's stderr:\n%s\nwant its last line:\n%s", master.Stderr, want)
 	}
 }
 
@@ -264,11 +265,11 @@ func TestWorkerRetriesUntilTheMasterListens(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	worker := start(t, "worker", "worker", "--server", addr, "--retry", "1m", "--tries", "0", "--work", "1ms")
-	worker.stderr.waitFor(t, worker, regexp.MustCompile(`^worker: no master at `+regexp.QuoteMeta(addr)+` yet; trying for up to 1m0s$`))
+	worker.Stderr.WaitFor(t, worker, regexp.MustCompile(`^worker: no master at `+regexp.QuoteMeta(addr)+` yet; trying for up to 1m0s$`))
 	master := start(t, "master", "master", "--addr", addr, "--tasks", "3")
 	finish(t, master, worker)
-	if got := lines(worker.stderr.String()); len(got) != 1 {
-		t.Errorf("worker's stderr should be its one waiting line:\n%s", worker.stderr)
+	if got := proctest.Lines(worker.Stderr.String()); len(got) != 1 {
+		t.Errorf("worker's stderr should be its one waiting line:\n%s", worker.Stderr)
 	}
 }
 
@@ -297,8 +298,8 @@ func TestDistributedFlagBounds(t *testing.T) {
 		{[]string{"worker", "--retry", "-1s"}, "worker: --retry must not be negative, not -1s"},
 	} {
 		stdout, stderr, exit := runInProcess(t, tc.args...)
-		if exit != 2 || stdout != "" || lines(stderr)[0] != tc.firstLine {
-			t.Errorf("%v: exit %d (want 2), stdout %q, stderr first line %q (want %q)", tc.args, exit, stdout, lines(stderr)[0], tc.firstLine)
+		if exit != 2 || stdout != "" || proctest.Lines(stderr)[0] != tc.firstLine {
+			t.Errorf("%v: exit %d (want 2), stdout %q, stderr first line %q (want %q)", tc.args, exit, stdout, proctest.Lines(stderr)[0], tc.firstLine)
 		}
 	}
 }
@@ -314,7 +315,7 @@ func TestBatchWorkerKeepsItsLease(t *testing.T) {
 	if diff := cmp.Diff(sortedInts(checkMasterOutput(t, master)), sortedInts(workerTasks(worker))); diff != "" {
 		t.Errorf("tasks run, each once (-want +got):\n%s", diff)
 	}
-	if strings.Contains(master.stderr.String(), "back in the queue") || worker.stderr.String() != "" {
-		t.Errorf("a lease ran out:\nmaster:\n%s\nworker:\n%s", master.stderr, worker.stderr)
+	if strings.Contains(master.Stderr.String(), "back in the queue") || worker.Stderr.String() != "" {
+		t.Errorf("a lease ran out:\nmaster:\n%s\nworker:\n%s", master.Stderr, worker.Stderr)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"io"
+	"multithreading/internal/proctest"
 	"net"
 	"slices"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // handshake runs both sides over an in-memory connection.
 func handshake(masterKey, workerKey string) (masterErr, workerErr error) {
 	master, worker := net.Pipe()
-	deadline := time.Now().Add(testTimeout)
+	deadline := time.Now().Add(proctest.Timeout)
 	master.SetDeadline(deadline)
 	worker.SetDeadline(deadline)
 	errs := make(chan error, 1)
@@ -62,7 +63,7 @@ func TestHandshake(t *testing.T) {
 func TestHandshakeWorkerChecksMaster(t *testing.T) {
 	t.Parallel()
 	master, worker := net.Pipe()
-	deadline := time.Now().Add(testTimeout)
+	deadline := time.Now().Add(proctest.Timeout)
 	master.SetDeadline(deadline)
 	worker.SetDeadline(deadline)
 	go func() {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"multithreading/internal/proctest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -22,8 +23,8 @@ func TestLocal(t *testing.T) {
 		if exit != 0 || stderr != "" {
 			t.Fatalf("local %s: exit %d, stderr %q", tc.flag, exit, stderr)
 		}
-		got := lines(stdout)
-		if diff := cmp.Diff(tc.want, got, sameLines); diff != "" {
+		got := proctest.Lines(stdout)
+		if diff := cmp.Diff(tc.want, got, proctest.SameLines); diff != "" {
 			t.Errorf("local %s (-want +got):\n%s", tc.flag, diff)
 		}
 		if tc.flag != "--dict=false" {
@@ -37,7 +38,7 @@ func TestLocalFlags(t *testing.T) {
 	t.Parallel()
 	stdout, stderr, exit := runInProcess(t, "local", "--dict", "--pass")
 	want := "local: --dict and --pass are two different fragments: choose one"
-	if exit != 2 || stdout != "" || lines(stderr)[0] != want {
-		t.Errorf("exit %d, stdout %q, stderr first line %q, want exit 2 and %q", exit, stdout, lines(stderr)[0], want)
+	if exit != 2 || stdout != "" || proctest.Lines(stderr)[0] != want {
+		t.Errorf("exit %d, stdout %q, stderr first line %q, want exit 2 and %q", exit, stdout, proctest.Lines(stderr)[0], want)
 	}
 }

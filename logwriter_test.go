@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"multithreading/internal/proctest"
 	"strings"
 	"sync"
 	"testing"
@@ -41,11 +42,11 @@ func TestDroppingWriterNeverWaits(t *testing.T) {
 	}()
 	select {
 	case <-wrote:
-	case <-time.After(testTimeout):
+	case <-time.After(proctest.Timeout):
 		t.Fatal("writing to a stuck log blocked")
 	}
 	close(stuck.gate)
-	log.Close(testTimeout)
+	log.Close(proctest.Timeout)
 	// Which lines got in depends on when the log's goroutine took its
 	// first one and freed a place: what is kept begins with the first line
 	// and keeps the order, and the count of the dropped makes up the rest.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"multithreading/internal/proctest"
 	"net"
 	"os"
 	"os/exec"
@@ -16,13 +17,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // buildTimeout bounds a build that a test needs, with a cold cache.
@@ -88,14 +87,6 @@ func runBinaryWithin(t *testing.T, limit time.Duration, bin string, args ...stri
 	}
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
-
-func lines(s string) []string {
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-}
-
-// sameLines compares two outputs as multisets of lines: for goroutines
-// whose order of printing is up to the scheduler.
-var sameLines = cmpopts.SortSlices(func(a, b string) bool { return a < b })
 
 // assertBefore checks that line first comes before line second in got.
 func assertBefore(t *testing.T, got []string, first, second string) {
@@ -167,7 +158,7 @@ func TestUsage(t *testing.T) {
 		if tc.exit == 0 {
 			out, quiet, name = stdout, stderr, "stderr"
 		}
-		got := lines(out)
+		got := proctest.Lines(out)
 		if exit != tc.exit || quiet != "" || got[0] != tc.firstLine {
 			t.Errorf("%v: exit %d (want %d), %s %q, first line %q (want %q)",
 				tc.args, exit, tc.exit, name, quiet, got[0], tc.firstLine)
@@ -202,7 +193,7 @@ func TestHelp(t *testing.T) {
 	if exit != 0 || stderr != "" {
 		t.Fatalf("help: exit %d, stderr %q", exit, stderr)
 	}
-	got := lines(stdout)
+	got := proctest.Lines(stdout)
 	if diff := cmp.Diff([]string{"usage: go run . <command> [flags]", "       go run . help <command>"}, got[:2]); diff != "" {
 		t.Errorf("help's first lines (-want +got):\n%s", diff)
 	}
@@ -241,7 +232,7 @@ func TestHelpCommand(t *testing.T) {
 		}
 		zh, en, _ := strings.Cut(c.summary, "\n")
 		want := []string{"usage: go run . " + c.name + " [flags]", "", zh, en, "(教程章节 / tutorial section: " + c.section + ")", "", "flags:"}
-		got := lines(stdout)
+		got := proctest.Lines(stdout)
 		if diff := cmp.Diff(want, got[:min(len(got), len(want))]); diff != "" {
 			t.Errorf("help %s (-want +got):\n%s", c.name, diff)
 		}
@@ -260,7 +251,7 @@ func TestHelpCommand(t *testing.T) {
 		"  --tick duration",
 		"    \tthe pause after each count (the listing's time.sleep(1)) (default 1s)",
 	}
-	if diff := cmp.Diff(wantLoop, lines(stdout)[7:9]); diff != "" {
+	if diff := cmp.Diff(wantLoop, proctest.Lines(stdout)[7:9]); diff != "" {
 		t.Errorf("help loop's --tick (-want +got):\n%s", diff)
 	}
 	stdout, _, _ = runInProcess(t, "help", "bank")
@@ -274,149 +265,39 @@ func hasHan(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) })
 }
 
-// proc is a running copy of the program whose output a test reads as it comes.
-type proc struct {
-	t              testing.TB
-	name           string
-	cmd            *exec.Cmd
-	stdout, stderr *lineLog
-	exited         chan struct{} // closed when the process has exited
-	exit           int
-}
-
 // start runs the program with args; the test kills it if it is still running
 // at the end.
-func start(t testing.TB, name string, args ...string) *proc {
+func start(t testing.TB, name string, args ...string) *proctest.Proc {
 	t.Helper()
 	return startWithEnv(t, name, nil, args...)
 }
 
 // startWithEnv is start with variables added to the environment.
-func startWithEnv(t testing.TB, name string, env []string, args ...string) *proc {
+func startWithEnv(t testing.TB, name string, env []string, args ...string) *proctest.Proc {
 	t.Helper()
 	cmd := exec.Command(program, args...)
 	cmd.Env = append(os.Environ(), env...)
-	return startCommand(t, name, cmd)
-}
-
-// startCommand runs cmd as start runs the program; its stdout and stderr
-// go to the proc's logs, unless cmd has its own.
-func startCommand(t testing.TB, name string, cmd *exec.Cmd) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, cmd: cmd, stdout: newLineLog(), stderr: newLineLog(), exited: make(chan struct{})}
-	if p.cmd.Stdout == nil {
-		p.cmd.Stdout = p.stdout
-	}
-	if p.cmd.Stderr == nil {
-		p.cmd.Stderr = p.stderr
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() {
-		p.cmd.Wait()
-		p.exit = p.cmd.ProcessState.ExitCode()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-	})
-	return p
+	return proctest.Start(t, name, cmd)
 }
 
 // startMaster starts a master on a free loopback port and returns it with
 // the address it listens on.
-func startMaster(t testing.TB, args ...string) (*proc, string) {
+func startMaster(t testing.TB, args ...string) (*proctest.Proc, string) {
 	t.Helper()
 	master := start(t, "master", append([]string{"master", "--addr", "127.0.0.1:0"}, args...)...)
-	m := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))
+	m := master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))
 	return master, m[1]
-}
-
-// testTimeout bounds every wait in these tests.
-const testTimeout = 30 * time.Second
-
-// wait waits for the process to exit and returns its exit code.
-func (p *proc) wait() int {
-	p.t.Helper()
-	select {
-	case <-p.exited:
-		return p.exit
-	case <-time.After(testTimeout):
-		p.t.Fatalf("%s still running after %v\nstdout:\n%s\nstderr:\n%s", p.name, testTimeout, p.stdout, p.stderr)
-		return -1
-	}
-}
-
-// lineLog collects a process's output and lets a test wait for a line.
-type lineLog struct {
-	mu      sync.Mutex
-	text    bytes.Buffer
-	changed chan struct{} // closed and replaced at each write
-}
-
-func newLineLog() *lineLog { return &lineLog{changed: make(chan struct{})} }
-
-func (l *lineLog) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return l.text.Write(b)
-}
-
-func (l *lineLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.text.String()
-}
-
-// waitFor waits until a whole line matches re, and returns its submatches.
-func (l *lineLog) waitFor(t testing.TB, p *proc, re *regexp.Regexp) []string {
-	t.Helper()
-	timeout := time.After(testTimeout)
-	for {
-		l.mu.Lock()
-		text, changed := l.text.String(), l.changed
-		l.mu.Unlock()
-		if m := matchLine(text, re); m != nil {
-			return m
-		}
-		select {
-		case <-changed:
-		case <-p.exited:
-			// The process may have written the line just before it exited.
-			if m := matchLine(l.String(), re); m != nil {
-				return m
-			}
-			t.Fatalf("%s exited (%d) before printing a line like %v\nstdout:\n%s\nstderr:\n%s", p.name, p.exit, re, p.stdout, p.stderr)
-		case <-timeout:
-			t.Fatalf("%s printed no line like %v within %v\nstdout:\n%s\nstderr:\n%s", p.name, re, testTimeout, p.stdout, p.stderr)
-		}
-	}
-}
-
-// matchLine returns the submatches of the first whole line of text that
-// matches re; a last line without its newline is not whole yet.
-func matchLine(text string, re *regexp.Regexp) []string {
-	for _, line := range strings.SplitAfter(text, "\n") {
-		if m := re.FindStringSubmatch(strings.TrimSuffix(line, "\n")); m != nil && strings.HasSuffix(line, "\n") {
-			return m
-		}
-	}
-	return nil
 }
 
 // finish waits for a worker that takes tasks until there are none, then for
 // its master, and checks the master's output.
-func finish(t *testing.T, master, worker *proc) {
+func finish(t *testing.T, master, worker *proctest.Proc) {
 	t.Helper()
-	if exit := worker.wait(); exit != 0 {
-		t.Errorf("%s exited %d: %s", worker.name, exit, worker.stderr)
+	if exit := worker.Wait(); exit != 0 {
+		t.Errorf("%s exited %d: %s", worker.Name, exit, worker.Stderr)
 	}
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	checkMasterOutput(t, master)
 }
@@ -433,28 +314,28 @@ func golden(t *testing.T, name string) string {
 
 // checkMasterOutput checks a master's whole output against the tasks it
 // says it put: each result once, and each the square of its task.
-func checkMasterOutput(t *testing.T, master *proc) []int {
+func checkMasterOutput(t *testing.T, master *proctest.Proc) []int {
 	t.Helper()
 	var tasks []int
 	var want []string
-	for _, line := range lines(master.stdout.String()) {
+	for _, line := range proctest.Lines(master.Stdout.String()) {
 		var n int
 		if _, err := fmt.Sscanf(line, "Put task %d...", &n); err == nil {
 			tasks = append(tasks, n)
 			want = append(want, fmt.Sprintf("Result: %d * %d = %d", n, n, n*n))
 		}
 	}
-	got := lines(master.stdout.String())
+	got := proctest.Lines(master.Stdout.String())
 	wantAll := append(append(putLines(tasks), "Try get results..."), want...)
 	wantAll = append(wantAll, "master exit.")
 	// The puts and results are each in a block; results may come in any order.
 	if len(got) != len(wantAll) {
-		t.Fatalf("master printed %d lines, want %d:\n%s", len(got), len(wantAll), master.stdout)
+		t.Fatalf("master printed %d lines, want %d:\n%s", len(got), len(wantAll), master.Stdout)
 	}
 	if diff := cmp.Diff(wantAll[:len(tasks)+1], got[:len(tasks)+1]); diff != "" {
 		t.Errorf("master's puts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, got[len(tasks)+1:len(got)-1], sameLines); diff != "" {
+	if diff := cmp.Diff(want, got[len(tasks)+1:len(got)-1], proctest.SameLines); diff != "" {
 		t.Errorf("master's results, each once, each n*n (-want +got):\n%s", diff)
 	}
 	if got[len(got)-1] != "master exit." {
@@ -483,19 +364,14 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// cpu is the CPU time, user and system, of an exited process.
-func (p *proc) cpu() time.Duration {
-	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
-}
-
 // peakMiB is the peak memory that a quiet master reports on stderr as it
 // exits. (The rusage of a child process would not do: on Linux it counts the
 // memory of its parent, this test, at the time of the fork.)
-func (p *proc) peakMiB(t testing.TB) float64 {
+func peakMiB(t testing.TB, p *proctest.Proc) float64 {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^master: peak memory (\d+\.\d) MiB$`).FindStringSubmatch(p.stderr.String())
+	m := regexp.MustCompile(`(?m)^master: peak memory (\d+\.\d) MiB$`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
-		t.Fatalf("%s reported no peak memory:\n%s", p.name, p.stderr)
+		t.Fatalf("%s reported no peak memory:\n%s", p.Name, p.Stderr)
 	}
 	peak, _ := strconv.ParseFloat(m[1], 64)
 	return peak

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"multithreading/internal/proctest"
 	"net"
 	"net/rpc"
 	"os"
@@ -52,13 +53,13 @@ func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, err
 // putRaw puts results and returns the master's own answer: PutBatch would
 // take a refusal in its stride.
 func putRaw(m *RemoteQueueManager, results ...Result) error {
-	return m.call(context.Background(), "ResultQueue.Put", ResultBatch(results), &struct{}{}, testTimeout)
+	return m.call(context.Background(), "ResultQueue.Put", ResultBatch(results), &struct{}{}, proctest.Timeout)
 }
 
 // peakMiB reads the peak memory of a running process (Linux's VmHWM).
-func peakMiBOf(t *testing.T, p *proc) float64 {
+func peakMiBOf(t *testing.T, p *proctest.Proc) float64 {
 	t.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
 		t.Skipf("cannot read the master's peak memory: %v", err)
 	}
@@ -78,7 +79,7 @@ func TestMasterRefusesForgedResults(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "2", "--seed", "1")
 	honest, forger := connectAs(t, addr), connectAs(t, addr)
-	tasks, err := honest.getTaskQueue().GetBatch(t.Context(), 1, testTimeout)
+	tasks, err := honest.getTaskQueue().GetBatch(t.Context(), 1, proctest.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +99,11 @@ func TestMasterRefusesForgedResults(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	master.stderr.waitFor(t, master, regexp.MustCompile(
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(
 		`^master: refused 2 result\(s\) from 127\.0\.0\.1:\d+ \(not leased to it: 2\)$`))
 	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
-	if strings.Contains(master.stdout.String(), "forged") || strings.Contains(master.stdout.String(), "again") {
-		t.Errorf("the master printed a refused result:\n%s", master.stdout)
+	if strings.Contains(master.Stdout.String(), "forged") || strings.Contains(master.Stdout.String(), "again") {
+		t.Errorf("the master printed a refused result:\n%s", master.Stdout)
 	}
 }
 
@@ -119,7 +120,7 @@ func TestMasterRefusesOversizedMessage(t *testing.T) {
 	const claimed = 512 << 20
 	header := binary.BigEndian.AppendUint32(nil, claimed)
 	conn.Write(append(header, make([]byte, 1<<20)...)) // and the first MiB of it
-	master.stderr.waitFor(t, master, regexp.MustCompile(fmt.Sprintf(
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(fmt.Sprintf(
 		`^master: rejected 127\.0\.0\.1:\d+: hung up on it: message too large: %d bytes \(at most %d\)$`, claimed, maxFrame)))
 	if peak := peakMiBOf(t, master); peak > 32 {
 		t.Errorf("master's peak memory %.1f MiB after a 512 MiB message was announced", peak)
@@ -134,7 +135,7 @@ func TestMasterBoundsPipelinedCalls(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "1")
 	holder := connectAs(t, addr) // takes the only task, so every get waits
-	if _, err := holder.getTaskQueue().GetBatch(t.Context(), 1, testTimeout); err != nil {
+	if _, err := holder.getTaskQueue().GetBatch(t.Context(), 1, proctest.Timeout); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := dialMaster(t.Context(), addr, []byte("hello world"))

@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"multithreading/internal/pickle"
 	"net"
 	"time"
 )
@@ -319,7 +320,7 @@ type pyConn struct {
 // call sends a request and reads its reply, giving up when timeout passes
 // or ctx is done. A call that fails leaves the connection unusable.
 func (c *pyConn) call(ctx context.Context, request any, timeout time.Duration) (any, error) {
-	message, err := encodePickle(request)
+	message, err := pickle.Encode(request)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +343,7 @@ func (c *pyConn) exchange(message []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodePickle(reply)
+	return pickle.Decode(reply)
 }
 
 func (c *pyConn) Close() error { return c.conn.Close() }

@@ -14,6 +14,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"multithreading/internal/pickle"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 	"net"
 	"os"
 	"regexp"
@@ -22,6 +25,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // Challenges as the masters sent them (testdata/python/master.py under
@@ -94,9 +98,9 @@ func TestClassifyAnswer(t *testing.T) {
 // ways; with a wrong key, both sides say so.
 func TestPyHandshakeWithPython(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		want := peerPythonSHA256
-		if py.minor < 12 {
+		if py.Minor < 12 {
 			want = peerPythonMD5
 		}
 		for _, role := range []string{"Go master", "Go worker"} {
@@ -114,17 +118,17 @@ func TestPyHandshakeWithPython(t *testing.T) {
 	}
 }
 
-func pyHandshakeAsMaster(t *testing.T, py python, pythonKey string, want peerProtocol) {
+func pyHandshakeAsMaster(t *testing.T, py pythontest.Python, pythonKey string, want peerProtocol) {
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer listener.Close()
 	_, port, _ := net.SplitHostPort(listener.Addr().String())
-	worker, _ := startPython(t, py, "python worker", "peer.py", "client", port, pythonKey)
+	worker, _ := pythontest.Start(t, py, "python worker", "peer.py", "client", port, pythonKey)
 	conn := accept(t, listener, worker)
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(testTimeout))
+	conn.SetDeadline(time.Now().Add(proctest.Timeout))
 	got, err := serverHandshake(conn, []byte("hello world"), rand.Reader)
 	if got != want {
 		t.Errorf("the master found the worker speaks %v, want %v", got, want)
@@ -134,27 +138,27 @@ func pyHandshakeAsMaster(t *testing.T, py python, pythonKey string, want peerPro
 		if !errors.Is(err, errAuth) || err.Error() != wantErr {
 			t.Errorf("master: %v, want %q", err, wantErr)
 		}
-		worker.stdout.waitFor(t, worker, regexp.MustCompile(`^AuthenticationError: digest sent was rejected$`))
-		if exit := worker.wait(); exit != 1 {
+		worker.Stdout.WaitFor(t, worker, regexp.MustCompile(`^AuthenticationError: digest sent was rejected$`))
+		if exit := worker.Wait(); exit != 1 {
 			t.Errorf("worker exited %d, want 1", exit)
 		}
 		return
 	}
 	if err != nil {
-		t.Fatalf("master: %v\nworker: %s", err, worker.stdout)
+		t.Fatalf("master: %v\nworker: %s", err, worker.Stdout)
 	}
 	pyEcho(t, conn, worker)
 }
 
-func pyHandshakeAsWorker(t *testing.T, py python, pythonKey string, want peerProtocol) {
-	master, _ := startPython(t, py, "python master", "peer.py", "listen", pythonKey)
-	port := master.stdout.waitFor(t, master, regexp.MustCompile(`^listening on (\d+)$`))[1]
-	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, testTimeout)
+func pyHandshakeAsWorker(t *testing.T, py pythontest.Python, pythonKey string, want peerProtocol) {
+	master, _ := pythontest.Start(t, py, "python master", "peer.py", "listen", pythonKey)
+	port := master.Stdout.WaitFor(t, master, regexp.MustCompile(`^listening on (\d+)$`))[1]
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, proctest.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(testTimeout))
+	conn.SetDeadline(time.Now().Add(proctest.Timeout))
 	got, err := pyClientHandshake(conn, []byte("hello world"))
 	if got != want {
 		t.Errorf("the worker found the master speaks %v, want %v", got, want)
@@ -164,61 +168,61 @@ func pyHandshakeAsWorker(t *testing.T, py python, pythonKey string, want peerPro
 		if !errors.Is(err, errAuth) || err.Error() != wantErr {
 			t.Errorf("worker: %v, want %q", err, wantErr)
 		}
-		master.stdout.waitFor(t, master, regexp.MustCompile(`^AuthenticationError: digest received was wrong$`))
-		if exit := master.wait(); exit != 1 {
+		master.Stdout.WaitFor(t, master, regexp.MustCompile(`^AuthenticationError: digest received was wrong$`))
+		if exit := master.Wait(); exit != 1 {
 			t.Errorf("master exited %d, want 1", exit)
 		}
 		return
 	}
 	if err != nil {
-		t.Fatalf("worker: %v\nmaster: %s", err, master.stdout)
+		t.Fatalf("worker: %v\nmaster: %s", err, master.Stdout)
 	}
 	pyEcho(t, conn, master)
 }
 
 // accept takes one connection, or fails if peer exits first.
-func accept(t *testing.T, listener net.Listener, peer *proc) net.Conn {
+func accept(t *testing.T, listener net.Listener, peer *proctest.Proc) net.Conn {
 	t.Helper()
 	go func() {
 		select {
-		case <-peer.exited:
-		case <-time.After(testTimeout):
+		case <-peer.Exited:
+		case <-time.After(proctest.Timeout):
 		}
 		listener.Close() // wakes Accept if nobody came
 	}()
 	conn, err := listener.Accept()
 	if err != nil {
-		t.Fatalf("no connection from %s (exit %d): %v\nstdout:\n%s\nstderr:\n%s", peer.name, peer.exit, err, peer.stdout, peer.stderr)
+		t.Fatalf("no connection from %s (exit %d): %v\nstdout:\n%s\nstderr:\n%s", peer.Name, peer.Exit, err, peer.Stdout, peer.Stderr)
 	}
 	return conn
 }
 
 // pyEcho sends peer.py the manager's messages, and checks that they come
 // back as they went, then says goodbye.
-func pyEcho(t *testing.T, conn net.Conn, peer *proc) {
+func pyEcho(t *testing.T, conn net.Conn, peer *proctest.Proc) {
 	t.Helper()
-	peer.stdout.waitFor(t, peer, regexp.MustCompile(`^connected$`))
+	peer.Stdout.WaitFor(t, peer, regexp.MustCompile(`^connected$`))
 	c := &pyConn{conn: conn, maxMessage: pyMaxMessage}
 	for _, value := range []any{
-		pyTuple{"#RETURN", int64(2201)},
-		pyTuple{"#ERROR", pyEmpty},
-		pyTuple{nil, "dummy", pyTuple{}, pyDict{}},
+		pickle.Tuple{"#RETURN", int64(2201)},
+		pickle.Tuple{"#ERROR", pickle.Empty},
+		pickle.Tuple{nil, "dummy", pickle.Tuple{}, pickle.Dict{}},
 		strings.Repeat("長", 20000), // 60 kB, in one message
 	} {
-		got, err := c.call(context.Background(), value, testTimeout)
+		got, err := c.call(context.Background(), value, proctest.Timeout)
 		if err != nil {
-			t.Fatalf("sending %s: %v", pyRepr(value), err)
+			t.Fatalf("sending %s: %v", pickle.Repr(value), err)
 		}
-		if diff := cmp.Diff(pyTuple{"echo", value}, got, samePyValue); diff != "" {
+		if diff := cmp.Diff(pickle.Tuple{"echo", value}, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("echo (-want +got):\n%s", diff)
 		}
 	}
-	message, _ := encodePickle("bye")
+	message, _ := pickle.Encode("bye")
 	if err := writePyMessage(conn, message); err != nil {
 		t.Fatal(err)
 	}
-	if exit := peer.wait(); exit != 0 {
-		t.Errorf("%s exited %d: %s", peer.name, exit, peer.stderr)
+	if exit := peer.Wait(); exit != 0 {
+		t.Errorf("%s exited %d: %s", peer.Name, exit, peer.Stderr)
 	}
 }
 
@@ -227,7 +231,7 @@ func pyEcho(t *testing.T, conn net.Conn, peer *proc) {
 // with answer(challenge).
 func fakePyMaster(challenge []byte, answer func(challenge []byte) []byte) net.Conn {
 	master, worker := net.Pipe()
-	deadline := time.Now().Add(testTimeout)
+	deadline := time.Now().Add(proctest.Timeout)
 	master.SetDeadline(deadline)
 	worker.SetDeadline(deadline)
 	go func() {
@@ -381,7 +385,7 @@ func TestPyConnCallBounded(t *testing.T) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("silent peer: %v, want a deadline exceeded", err)
 	}
-	if waited := time.Since(start); waited > testTimeout/2 {
+	if waited := time.Since(start); waited > proctest.Timeout/2 {
 		t.Errorf("a call with a 50ms timeout took %v", waited)
 	}
 
@@ -391,7 +395,7 @@ func TestPyConnCallBounded(t *testing.T) {
 		<-requests
 		cancel()
 	}()
-	if _, err := c.call(ctx, "hello", testTimeout); err != errInterrupted {
+	if _, err := c.call(ctx, "hello", proctest.Timeout); err != errInterrupted {
 		t.Errorf("cancelled call: %v, want %v", err, errInterrupted)
 	}
 }
@@ -407,7 +411,7 @@ func TestPyConnRefusesLongReply(t *testing.T) {
 		theirs.Write(binary.BigEndian.AppendUint32(nil, 1<<30))
 	}()
 	c := &pyConn{conn: ours, maxMessage: 1 << 10}
-	if _, err := c.call(context.Background(), "hello", testTimeout); !errors.Is(err, errPyMessage) {
+	if _, err := c.call(context.Background(), "hello", proctest.Timeout); !errors.Is(err, errPyMessage) {
 		t.Errorf("got %v, want %v", err, errPyMessage)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/pickle"
 	"net"
 	"os"
 	"slices"
@@ -136,15 +137,15 @@ func (m *pyQueueManager) create(ctx context.Context, typeid, method string) (str
 		return "", fmt.Errorf("the master has no %s: %w", typeid, err)
 	}
 	// (ident, exposed): the object's id, and the methods it may be called by.
-	created, _ := reply.(pyTuple)
+	created, _ := reply.(pickle.Tuple)
 	if len(created) == 2 {
 		id, isString := created[0].(string)
-		exposed, _ := created[1].(pyTuple)
+		exposed, _ := created[1].(pickle.Tuple)
 		if isString && slices.Contains(exposed, any(method)) {
 			return id, nil
 		}
 	}
-	return "", fmt.Errorf("the master's %s is not a queue: it answered %s", typeid, pyRepr(reply))
+	return "", fmt.Errorf("the master's %s is not a queue: it answered %s", typeid, pickle.Repr(reply))
 }
 
 // decref tells the master this worker is done with the object id.
@@ -178,7 +179,7 @@ func (m *pyQueueManager) dial(ctx context.Context) (*pyConn, error) {
 // request makes a request of the master itself, not of a queue, over c,
 // and returns the value of its reply.
 func (m *pyQueueManager) request(ctx context.Context, c *pyConn, method string, args ...any) (any, error) {
-	reply, err := c.call(ctx, pyTuple{nil, method, pyTuple(args), pyDict{}}, answerTimeout)
+	reply, err := c.call(ctx, pickle.Tuple{nil, method, pickle.Tuple(args), pickle.Dict{}}, answerTimeout)
 	if err != nil {
 		return nil, pyCallError(err, method, answerTimeout)
 	}
@@ -187,7 +188,7 @@ func (m *pyQueueManager) request(ctx context.Context, c *pyConn, method string, 
 
 // call calls a method of a queue over the methods connection, one call at
 // a time, as each of Python's threads does over its own connection.
-func (m *pyQueueManager) call(ctx context.Context, id, method string, args pyTuple, kwds pyDict, timeout time.Duration) (any, error) {
+func (m *pyQueueManager) call(ctx context.Context, id, method string, args pickle.Tuple, kwds pickle.Dict, timeout time.Duration) (any, error) {
 	select {
 	case <-m.turn:
 	case <-ctx.Done():
@@ -197,7 +198,7 @@ func (m *pyQueueManager) call(ctx context.Context, id, method string, args pyTup
 	if m.broken != nil {
 		return nil, m.broken
 	}
-	reply, err := m.methods.call(ctx, pyTuple{id, method, args, kwds}, timeout)
+	reply, err := m.methods.call(ctx, pickle.Tuple{id, method, args, kwds}, timeout)
 	if err != nil {
 		// The connection may be in the middle of a message: no call can use it.
 		m.methods.Close()
@@ -216,7 +217,7 @@ func pyCallError(err error, method string, timeout time.Duration) error {
 		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return errMasterGone
-	case errors.Is(err, errPickle), errors.Is(err, errPyMessage):
+	case errors.Is(err, pickle.ErrInvalid), errors.Is(err, errPyMessage):
 		return fmt.Errorf("the master's answer to %s: %w", method, err)
 	}
 	return fmt.Errorf("%w: %v", errMasterGone, unwrapSyscall(err))
@@ -225,19 +226,19 @@ func pyCallError(err error, method string, timeout time.Duration) error {
 // pyReturned is the value of a ('#RETURN', value) reply; any other reply
 // is an error, errEmpty for ('#ERROR', _queue.Empty()).
 func pyReturned(reply any) (any, error) {
-	parts, _ := reply.(pyTuple)
+	parts, _ := reply.(pickle.Tuple)
 	if len(parts) != 2 {
-		return nil, fmt.Errorf("the master answered %s, which is no reply", pyRepr(reply))
+		return nil, fmt.Errorf("the master answered %s, which is no reply", pickle.Repr(reply))
 	}
 	kind, _ := parts[0].(string)
 	switch value := parts[1]; kind {
 	case "#RETURN":
 		return value, nil
 	case "#ERROR":
-		if exception, ok := value.(pyException); ok && exception.Name == "Empty" {
+		if exception, ok := value.(pickle.Exception); ok && exception.Name == "Empty" {
 			return nil, errEmpty // queue.Empty, from the master's _queue or queue
 		}
-		return nil, fmt.Errorf("the master raised %s", pyRepr(value))
+		return nil, fmt.Errorf("the master raised %s", pickle.Repr(value))
 	case "#TRACEBACK", "#UNSERIALIZABLE":
 		// A traceback's last line names the exception.
 		text, _ := value.(string)
@@ -248,7 +249,7 @@ func pyReturned(reply any) (any, error) {
 		}
 		return nil, fmt.Errorf("the master failed: %s", strings.ToValidUTF8(text, "?"))
 	}
-	return nil, fmt.Errorf("the master answered %s, which is no reply", pyRepr(reply))
+	return nil, fmt.Errorf("the master answered %s, which is no reply", pickle.Repr(reply))
 }
 
 func (m *pyQueueManager) getTaskQueue() workerTaskQueue     { return pyTaskQueue{m} }
@@ -277,13 +278,13 @@ type pyTaskQueue struct{ m *pyQueueManager }
 // Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
 // with errEmpty if none came.
 func (q pyTaskQueue) Get(ctx context.Context, wait time.Duration) (Task, error) {
-	value, err := q.m.call(ctx, q.m.taskID, "get", pyTuple{}, pyDict{{"timeout", wait.Seconds()}}, wait+answerTimeout)
+	value, err := q.m.call(ctx, q.m.taskID, "get", pickle.Tuple{}, pickle.Dict{{Key: "timeout", Value: wait.Seconds()}}, wait+answerTimeout)
 	if err != nil {
 		return Task{}, err
 	}
 	n, ok := value.(int64)
 	if !ok || n > maxSquarable || n < -maxSquarable {
-		return Task{}, fmt.Errorf("the master sent task %s: want an integer from %d to %d", pyRepr(value), -maxSquarable, maxSquarable)
+		return Task{}, fmt.Errorf("the master sent task %s: want an integer from %d to %d", pickle.Repr(value), -maxSquarable, maxSquarable)
 	}
 	return Task{N: int(n)}, nil
 }
@@ -302,7 +303,7 @@ type pyResultQueue struct{ m *pyQueueManager }
 // Put sends the result r (Python: result.put(r)). A Python master keeps no
 // track of which worker holds which task, so task goes unused.
 func (q pyResultQueue) Put(ctx context.Context, _ Task, r string) error {
-	_, err := q.m.call(ctx, q.m.resultID, "put", pyTuple{r}, pyDict{}, answerTimeout)
+	_, err := q.m.call(ctx, q.m.resultID, "put", pickle.Tuple{r}, pickle.Dict{}, answerTimeout)
 	return err
 }
 

@@ -9,6 +9,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"multithreading/internal/pickle"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 	"net"
 	"regexp"
 	"strings"
@@ -20,11 +23,11 @@ import (
 
 // startPyMaster starts testdata/python/master.py on a free port, with args,
 // and returns it, once it has put its tasks, with its address and stdin.
-func startPyMaster(t *testing.T, py python, args ...string) (*proc, string, io.WriteCloser) {
+func startPyMaster(t *testing.T, py pythontest.Python, args ...string) (*proctest.Proc, string, io.WriteCloser) {
 	t.Helper()
-	master, stdin := startPython(t, py, "python master", "master.py", append([]string{"--port", "0"}, args...)...)
-	addr := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
-	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+	master, stdin := pythontest.Start(t, py, "python master", "master.py", append([]string{"--port", "0"}, args...)...)
+	addr := master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
+	master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
 	return master, addr, stdin
 }
 
@@ -33,16 +36,16 @@ func startPyMaster(t *testing.T, py python, args ...string) (*proc, string, io.W
 // tutorial shows.
 func TestPyMasterGoWorker(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, _ := startPyMaster(t, py, "--seed", "1")
 			worker := start(t, "go worker", "worker", "--server", addr, "--work", "1ms")
-			if exit := worker.wait(); exit != 0 {
-				t.Fatalf("worker exited %d: %s", exit, worker.stderr)
+			if exit := worker.Wait(); exit != 0 {
+				t.Fatalf("worker exited %d: %s", exit, worker.Stderr)
 			}
-			if exit := master.wait(); exit != 0 {
-				t.Fatalf("master exited %d: %s", exit, master.stderr)
+			if exit := master.Wait(); exit != 0 {
+				t.Fatalf("master exited %d: %s", exit, master.Stderr)
 			}
 			tasks := checkMasterOutput(t, master)
 			want := "Connect to server 127.0.0.1...\n"
@@ -50,13 +53,13 @@ func TestPyMasterGoWorker(t *testing.T) {
 				want += fmt.Sprintf("run task %d * %d...\n", n, n)
 			}
 			want += "worker exit.\n"
-			if diff := cmp.Diff(want, worker.stdout.String()); diff != "" || worker.stderr.String() != "" {
-				t.Errorf("worker, stderr %q (-want +got):\n%s", worker.stderr, diff)
+			if diff := cmp.Diff(want, worker.Stdout.String()); diff != "" || worker.Stderr.String() != "" {
+				t.Errorf("worker, stderr %q (-want +got):\n%s", worker.Stderr, diff)
 			}
 			if len(tasks) != 10 {
 				t.Errorf("the master put %d tasks, want 10", len(tasks))
 			}
-			if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
+			if got := master.Stderr.String(); got != "master: listening on "+addr+"\n" {
 				t.Errorf("master's stderr:\n%s", got)
 			}
 		})
@@ -68,27 +71,27 @@ func TestPyMasterGoWorker(t *testing.T) {
 // stop, then ends as usual.
 func TestPyMasterQueueEmpty(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, stdin := startPyMaster(t, py, "--tasks", "2", "--hold")
 			worker := start(t, "go worker", "worker", "--server", addr, "--work", "1ms", "--tries", "4", "--get-timeout", "100ms")
-			if exit := worker.wait(); exit != 0 {
-				t.Fatalf("worker exited %d: %s", exit, worker.stderr)
+			if exit := worker.Wait(); exit != 0 {
+				t.Fatalf("worker exited %d: %s", exit, worker.Stderr)
 			}
-			got := worker.stdout.String()
+			got := worker.Stdout.String()
 			tasks := ranTasks(got)
 			want := []string{"Connect to server 127.0.0.1..."}
 			for _, n := range tasks {
 				want = append(want, fmt.Sprintf("run task %d * %d...", n, n))
 			}
 			want = append(want, "task queue is empty.", "task queue is empty.", "worker exit.")
-			if diff := cmp.Diff(want, lines(got)); diff != "" || len(tasks) != 2 {
+			if diff := cmp.Diff(want, proctest.Lines(got)); diff != "" || len(tasks) != 2 {
 				t.Errorf("worker ran %d tasks (-want +got):\n%s", len(tasks), diff)
 			}
 			stdin.Close() // the master may now shut down
-			if exit := master.wait(); exit != 0 {
-				t.Fatalf("master exited %d: %s", exit, master.stderr)
+			if exit := master.Wait(); exit != 0 {
+				t.Fatalf("master exited %d: %s", exit, master.Stderr)
 			}
 			checkMasterOutput(t, master)
 		})
@@ -98,7 +101,7 @@ func TestPyMasterQueueEmpty(t *testing.T) {
 // ranTasks returns the tasks a worker's output says it ran.
 func ranTasks(out string) []int {
 	var tasks []int
-	for _, line := range lines(out) {
+	for _, line := range proctest.Lines(out) {
 		var n int
 		if _, err := fmt.Sscanf(line, "run task %d * ", &n); err == nil {
 			tasks = append(tasks, n)
@@ -111,27 +114,27 @@ func ranTasks(out string) []int {
 // master, none the worse, serves the next worker.
 func TestPyMasterWrongKey(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, _ := startPyMaster(t, py, "--tasks", "1")
 			intruder := start(t, "go worker with a wrong key", "worker", "--server", addr, "--authkey", "hello")
 			const wantErr = "worker: authentication failed: the master rejected our authkey\n"
-			if exit := intruder.wait(); exit != 1 || intruder.stderr.String() != wantErr {
-				t.Errorf("worker with a wrong key: exit %d, stderr %q; want exit 1, %q", exit, intruder.stderr, wantErr)
+			if exit := intruder.Wait(); exit != 1 || intruder.Stderr.String() != wantErr {
+				t.Errorf("worker with a wrong key: exit %d, stderr %q; want exit 1, %q", exit, intruder.Stderr, wantErr)
 			}
-			if got := intruder.stdout.String(); got != "Connect to server 127.0.0.1...\n" {
+			if got := intruder.Stdout.String(); got != "Connect to server 127.0.0.1...\n" {
 				t.Errorf("worker with a wrong key printed:\n%s", got)
 			}
 			good := start(t, "go worker", "worker", "--server", addr, "--tries", "1", "--work", "1ms")
-			if exit := good.wait(); exit != 0 {
-				t.Errorf("then a worker with the right key exited %d: %s", exit, good.stderr)
+			if exit := good.Wait(); exit != 0 {
+				t.Errorf("then a worker with the right key exited %d: %s", exit, good.Stderr)
 			}
-			if exit := master.wait(); exit != 0 {
-				t.Errorf("master exited %d: %s", exit, master.stderr)
+			if exit := master.Wait(); exit != 0 {
+				t.Errorf("master exited %d: %s", exit, master.Stderr)
 			}
 			checkMasterOutput(t, master)
-			if got := master.stderr.String(); got != "master: listening on "+addr+"\n" {
+			if got := master.Stderr.String(); got != "master: listening on "+addr+"\n" {
 				t.Errorf("master's stderr:\n%s", got)
 			}
 		})
@@ -142,19 +145,19 @@ func TestPyMasterWrongKey(t *testing.T) {
 // worker's next call ends with errMasterGone, the error the listing reports.
 func TestPyMasterGoesAway(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr, stdin := startPyMaster(t, py, "--tasks", "1", "--hold")
 			worker := start(t, "go worker", "worker", "--server", addr, "--tries", "1000", "--get-timeout", "100ms", "--work", "1ms")
 			// The worker has done the one task and is asking for more.
-			master.stdout.waitFor(t, master, regexp.MustCompile(`^Result: \d+ \* \d+ = \d+$`))
+			master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Result: \d+ \* \d+ = \d+$`))
 			stdin.Close()
-			if exit := master.wait(); exit != 0 {
-				t.Errorf("master exited %d: %s", exit, master.stderr)
+			if exit := master.Wait(); exit != 0 {
+				t.Errorf("master exited %d: %s", exit, master.Stderr)
 			}
-			if exit := worker.wait(); exit != 1 || worker.stderr.String() != "worker: the master hung up\n" {
-				t.Errorf("worker: exit %d, stderr %q; want exit 1, %q", exit, worker.stderr, "worker: the master hung up\n")
+			if exit := worker.Wait(); exit != 1 || worker.Stderr.String() != "worker: the master hung up\n" {
+				t.Errorf("worker: exit %d, stderr %q; want exit 1, %q", exit, worker.Stderr, "worker: the master hung up\n")
 			}
 		})
 	}
@@ -174,7 +177,7 @@ func TestPyMasterNotThere(t *testing.T) {
 // Ctrl-C during a long get ends it at once.
 func TestPyMasterGetInterrupted(t *testing.T) {
 	t.Parallel()
-	py := pythonsForTest(t)[0]
+	py := pythontest.ForTest(t)[0]
 	_, addr, _ := startPyMaster(t, py, "--tasks", "0", "--hold")
 	m, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
 	if err != nil {
@@ -211,7 +214,7 @@ func fakePyManager(t *testing.T, authkey string, gets [][]byte) string {
 			}
 			go func() {
 				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(testTimeout))
+				conn.SetDeadline(time.Now().Add(proctest.Timeout))
 				if fakePyHandshake(conn, []byte(authkey)) != nil {
 					return
 				}
@@ -220,11 +223,11 @@ func fakePyManager(t *testing.T, authkey string, gets [][]byte) string {
 					if err != nil {
 						return
 					}
-					request, _ := decodePickle(message)
-					reply, _ := encodePickle(pyTuple{"#RETURN", nil})
-					switch method := request.(pyTuple)[1]; method {
+					request, _ := pickle.Decode(message)
+					reply, _ := pickle.Encode(pickle.Tuple{"#RETURN", nil})
+					switch method := request.(pickle.Tuple)[1]; method {
 					case "create":
-						reply, _ = encodePickle(pyTuple{"#RETURN", pyTuple{"7f00", pyTuple{"get", "put"}}})
+						reply, _ = pickle.Encode(pickle.Tuple{"#RETURN", pickle.Tuple{"7f00", pickle.Tuple{"get", "put"}}})
 					case "get":
 						reply, gets = gets[0], gets[1:]
 					}
@@ -260,7 +263,7 @@ func fakePyHandshake(conn net.Conn, authkey []byte) error {
 func TestPyMasterMisbehaves(t *testing.T) {
 	t.Parallel()
 	pickled := func(v any) []byte {
-		b, err := encodePickle(v)
+		b, err := pickle.Encode(v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,21 +275,21 @@ func TestPyMasterMisbehaves(t *testing.T) {
 		wantErr string
 		broken  bool // no call after it can succeed
 	}{
-		{"a str for a task", pickled(pyTuple{"#RETURN", "7"}),
+		{"a str for a task", pickled(pickle.Tuple{"#RETURN", "7"}),
 			`the master sent task "7": want an integer from -3037000499 to 3037000499`, false},
-		{"a task too large to square", pickled(pyTuple{"#RETURN", int64(3037000500)}),
+		{"a task too large to square", pickled(pickle.Tuple{"#RETURN", int64(3037000500)}),
 			"the master sent task 3037000500: want an integer from -3037000499 to 3037000499", false},
-		{"an exception", pickled(pyTuple{"#ERROR", pyException{"builtins", "RuntimeError", pyTuple{"boom"}}}),
+		{"an exception", pickled(pickle.Tuple{"#ERROR", pickle.Exception{Module: "builtins", Name: "RuntimeError", Args: pickle.Tuple{"boom"}}}),
 			`the master raised RuntimeError("boom")`, false},
-		{"a traceback", pickled(pyTuple{"#TRACEBACK", "Traceback (most recent call last):\n  File...\nKeyError: '7f00'\n"}),
+		{"a traceback", pickled(pickle.Tuple{"#TRACEBACK", "Traceback (most recent call last):\n  File...\nKeyError: '7f00'\n"}),
 			"the master failed: KeyError: '7f00'", false},
-		{"no reply", pickled(pyTuple{"#RETURN"}), `the master answered ("#RETURN",), which is no reply`, false},
+		{"no reply", pickled(pickle.Tuple{"#RETURN"}), `the master answered ("#RETURN",), which is no reply`, false},
 		{"a call of os.system", []byte("\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c\x04true\x85R."),
 			`the master's answer to get: pickle: at byte 17: refusing to name "posix"."system": only a few exception classes may appear`, true},
 		{"an oversized reply", []byte(strings.Repeat("x", pyMaxMessage+1)),
 			"the master's answer to get: message too long: a message of 65537 bytes (at most 65536)", true},
 	} {
-		addr := fakePyManager(t, "hello world", [][]byte{tc.reply, pickled(pyTuple{"#RETURN", int64(5)})})
+		addr := fakePyManager(t, "hello world", [][]byte{tc.reply, pickled(pickle.Tuple{"#RETURN", int64(5)})})
 		m, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)

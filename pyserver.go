@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"multithreading/internal/pickle"
 	"net"
 	"strconv"
 	"strings"
@@ -33,14 +34,14 @@ const (
 )
 
 // pyExposed is what a proxy of either queue may call.
-var pyExposed = pyTuple{"get", "put"}
+var pyExposed = pickle.Tuple{"get", "put"}
 
 // A pyRequest is a pickled (ident, methodname, args, kwds).
 type pyRequest struct {
 	ident  any // a queue's id, or None for the manager itself
 	method string
-	args   pyTuple
-	kwds   pyDict
+	args   pickle.Tuple
+	kwds   pickle.Dict
 }
 
 // servePython answers one Python worker connection's requests until it
@@ -68,9 +69,9 @@ func (m *QueueManager) servePython(conn net.Conn) {
 
 // managerRequest answers a request to the manager itself, and says whether
 // it was 'accept_connection'.
-func (m *QueueManager) managerRequest(r pyRequest) (reply pyTuple, accepted bool) {
+func (m *QueueManager) managerRequest(r pyRequest) (reply pickle.Tuple, accepted bool) {
 	if r.ident != nil {
-		return pyRaise("KeyError", fmt.Sprintf("%s: this connection calls no queue's methods", pyRepr(r.ident))), false
+		return pyRaise("KeyError", fmt.Sprintf("%s: this connection calls no queue's methods", pickle.Repr(r.ident))), false
 	}
 	switch r.method {
 	case "dummy": // m.connect()
@@ -79,14 +80,14 @@ func (m *QueueManager) managerRequest(r pyRequest) (reply pyTuple, accepted bool
 		typeid, _ := pyArg(r.args, 0).(string)
 		switch typeid {
 		case pyTaskQueueName:
-			return pyReturn(pyTuple{pyTaskQueueID, pyExposed}), false
+			return pyReturn(pickle.Tuple{pyTaskQueueID, pyExposed}), false
 		case pyResultQueueName:
-			return pyReturn(pyTuple{pyResultQueueID, pyExposed}), false
+			return pyReturn(pickle.Tuple{pyResultQueueID, pyExposed}), false
 		}
-		return pyRaise("KeyError", fmt.Sprintf("no queue is registered as %s", pyRepr(pyArg(r.args, 0)))), false
+		return pyRaise("KeyError", fmt.Sprintf("no queue is registered as %s", pickle.Repr(pyArg(r.args, 0)))), false
 	case "incref", "decref": // the queues live as long as the master: nothing to count
 		if id := pyArg(r.args, 0); id != pyTaskQueueID && id != pyResultQueueID {
-			return pyRaise("KeyError", fmt.Sprintf("no queue has the id %s", pyRepr(id))), false
+			return pyRaise("KeyError", fmt.Sprintf("no queue has the id %s", pickle.Repr(id))), false
 		}
 		return pyReturn(nil), false
 	case "accept_connection":
@@ -94,7 +95,7 @@ func (m *QueueManager) managerRequest(r pyRequest) (reply pyTuple, accepted bool
 	case "shutdown":
 		return pyRaise("RuntimeError", "a worker may not shut the master down"), false
 	}
-	return pyRaise("RuntimeError", fmt.Sprintf("%s is not served", pyRepr(r.method))), false
+	return pyRaise("RuntimeError", fmt.Sprintf("%s is not served", pickle.Repr(r.method))), false
 }
 
 // servePythonQueues answers a Python worker's calls of the queues' methods
@@ -108,14 +109,14 @@ func (m *QueueManager) servePythonQueues(conn net.Conn) {
 		if err != nil {
 			return
 		}
-		var reply pyTuple
+		var reply pickle.Tuple
 		switch {
 		case request.ident == pyTaskQueueID && request.method == "get":
 			reply, leased = m.pyGet(worker, request, leased)
 		case request.ident == pyResultQueueID && request.method == "put":
 			reply, leased = m.pyPut(worker, request, leased)
 		default:
-			reply = pyRaise("RuntimeError", fmt.Sprintf("%s.%s() is not served", pyRepr(request.ident), request.method))
+			reply = pyRaise("RuntimeError", fmt.Sprintf("%s.%s() is not served", pickle.Repr(request.ident), request.method))
 		}
 		if writePyReply(conn, reply) != nil {
 			return
@@ -126,7 +127,7 @@ func (m *QueueManager) servePythonQueues(conn net.Conn) {
 // pyGet is task.get(block=True, timeout=None): a task leased to worker, or
 // queue.Empty once the wait is over. A get with no timeout waits, as in
 // Python, until a task comes, or no task ever will.
-func (m *QueueManager) pyGet(worker *holder, r pyRequest, leased []Task) (pyTuple, []Task) {
+func (m *QueueManager) pyGet(worker *holder, r pyRequest, leased []Task) (pickle.Tuple, []Task) {
 	wait, err := pyGetWait(r)
 	if err != nil {
 		return pyRaise("ValueError", err.Error()), leased
@@ -137,7 +138,7 @@ func (m *QueueManager) pyGet(worker *holder, r pyRequest, leased []Task) (pyTupl
 			return pyReturn(tasks[0].N), append(leased, tasks[0])
 		}
 		if closed || wait != forever {
-			return pyTuple{"#ERROR", pyEmpty}, leased
+			return pickle.Tuple{"#ERROR", pickle.Empty}, leased
 		}
 	}
 }
@@ -156,7 +157,7 @@ func pyGetWait(r pyRequest) (time.Duration, error) {
 		case "timeout":
 			timeout = item.Value
 		default:
-			return 0, fmt.Errorf("get() got an unexpected keyword argument %s", pyRepr(item.Key))
+			return 0, fmt.Errorf("get() got an unexpected keyword argument %s", pickle.Repr(item.Key))
 		}
 	}
 	if block == false {
@@ -184,7 +185,7 @@ func pyGetWait(r pyRequest) (time.Duration, error) {
 // as Python's str(r) would print it. A result whose lease ran out is
 // refused and logged, but not raised in the worker: the task went to
 // another worker, and the tutorial's worker would die of the exception.
-func (m *QueueManager) pyPut(worker *holder, r pyRequest, leased []Task) (pyTuple, []Task) {
+func (m *QueueManager) pyPut(worker *holder, r pyRequest, leased []Task) (pickle.Tuple, []Task) {
 	if len(leased) == 0 {
 		m.refused.add(fmt.Sprintf("a result from %s (no task leased to it)", worker.name), tally{notLeased: 1})
 		return pyRaise("RuntimeError", "refused: no task is leased to this worker"), leased
@@ -216,43 +217,43 @@ func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
 		}
 		return pyRequest{}, err
 	}
-	value, err := decodePickle(message)
+	value, err := pickle.Decode(message)
 	var r pyRequest
-	if parts, ok := value.(pyTuple); err == nil && ok && len(parts) == 4 {
+	if parts, ok := value.(pickle.Tuple); err == nil && ok && len(parts) == 4 {
 		r.ident = parts[0]
 		r.method, _ = parts[1].(string)
-		r.args, _ = parts[2].(pyTuple)
-		r.kwds, ok = parts[3].(pyDict)
+		r.args, _ = parts[2].(pickle.Tuple)
+		r.kwds, ok = parts[3].(pickle.Dict)
 		if r.method != "" && ok && (r.ident == nil || isString(r.ident)) {
 			return r, nil
 		}
 	}
 	if err == nil {
-		err = fmt.Errorf("%w: %s is not a request", errPickle, pyRepr(value))
+		err = fmt.Errorf("%w: %s is not a request", pickle.ErrInvalid, pickle.Repr(value))
 	}
 	m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), tally{"bad message": 1})
 	return pyRequest{}, err
 }
 
 // writePyReply sends a reply within writeTimeout.
-func writePyReply(conn net.Conn, reply pyTuple) error {
-	message, err := encodePickle(reply)
+func writePyReply(conn net.Conn, reply pickle.Tuple) error {
+	message, err := pickle.Encode(reply)
 	if err != nil {
-		message, _ = encodePickle(pyRaise("RuntimeError", err.Error()))
+		message, _ = pickle.Encode(pyRaise("RuntimeError", err.Error()))
 	}
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return writePyMessage(conn, message)
 }
 
-func pyReturn(value any) pyTuple { return pyTuple{"#RETURN", value} }
+func pyReturn(value any) pickle.Tuple { return pickle.Tuple{"#RETURN", value} }
 
 // pyRaise is a reply that raises a builtin exception in the worker.
-func pyRaise(class, message string) pyTuple {
-	return pyTuple{"#ERROR", pyException{Module: "builtins", Name: class, Args: pyTuple{message}}}
+func pyRaise(class, message string) pickle.Tuple {
+	return pickle.Tuple{"#ERROR", pickle.Exception{Module: "builtins", Name: class, Args: pickle.Tuple{message}}}
 }
 
 // pyArg is args[i], or None.
-func pyArg(args pyTuple, i int) any {
+func pyArg(args pickle.Tuple, i int) any {
 	if i < len(args) {
 		return args[i]
 	}
@@ -275,7 +276,7 @@ func pyStr(v any) string {
 		}
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
-	return pyRepr(v) // None, True, 3, (1, 2) ...
+	return pickle.Repr(v) // None, True, 3, (1, 2) ...
 }
 
 func isString(v any) bool {

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"multithreading/internal/pickle"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,17 +22,17 @@ import (
 )
 
 // startPyWorker runs testdata/python/worker.py against the master at addr.
-func startPyWorker(t *testing.T, py python, name, addr string, args ...string) *proc {
+func startPyWorker(t *testing.T, py pythontest.Python, name, addr string, args ...string) *proctest.Proc {
 	t.Helper()
 	_, port, _ := strings.Cut(addr, ":")
-	worker, stdin := startPython(t, py, name, "worker.py", append([]string{"--port", port}, args...)...)
+	worker, stdin := pythontest.Start(t, py, name, "worker.py", append([]string{"--port", port}, args...)...)
 	stdin.Close()
 	return worker
 }
 
 // protocolOf is how the master names the protocol a Python speaks.
-func protocolOf(py python) peerProtocol {
-	if py.minor >= 12 {
+func protocolOf(py pythontest.Python) peerProtocol {
+	if py.Minor >= 12 {
 		return peerPythonSHA256
 	}
 	return peerPythonMD5
@@ -39,7 +42,7 @@ func protocolOf(py python) peerProtocol {
 // print what the tutorial shows, line for line.
 func TestGoMasterPythonWorker(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr := startMaster(t, "--seed", "1")
@@ -53,22 +56,22 @@ func TestGoMasterPythonWorker(t *testing.T) {
 // as task_worker.py does.
 func TestGoMasterPythonWorkerQueueEmpty(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr := startMaster(t, "--tasks", "2")
 			worker := startPyWorker(t, py, "python worker", addr, "--work", "0", "--tries", "4", "--timeout", "0.1")
-			if exit := worker.wait(); exit != 0 {
-				t.Fatalf("python worker exited %d: %s", exit, worker.stderr)
+			if exit := worker.Wait(); exit != 0 {
+				t.Fatalf("python worker exited %d: %s", exit, worker.Stderr)
 			}
 			finishMaster(t, master)
-			tasks := ranTasks(worker.stdout.String())
+			tasks := ranTasks(worker.Stdout.String())
 			want := []string{"Connect to server 127.0.0.1..."}
 			for _, n := range tasks {
 				want = append(want, fmt.Sprintf("run task %d * %d...", n, n))
 			}
 			want = append(want, "task queue is empty.", "task queue is empty.", "worker exit.")
-			if diff := cmp.Diff(want, lines(worker.stdout.String())); diff != "" || len(tasks) != 2 {
+			if diff := cmp.Diff(want, proctest.Lines(worker.Stdout.String())); diff != "" || len(tasks) != 2 {
 				t.Errorf("python worker ran %d tasks (-want +got):\n%s", len(tasks), diff)
 			}
 		})
@@ -76,10 +79,10 @@ func TestGoMasterPythonWorkerQueueEmpty(t *testing.T) {
 }
 
 // finishMaster waits for a master and checks its output.
-func finishMaster(t *testing.T, master *proc) []int {
+func finishMaster(t *testing.T, master *proctest.Proc) []int {
 	t.Helper()
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	return checkMasterOutput(t, master)
 }
@@ -88,19 +91,19 @@ func finishMaster(t *testing.T, master *proc) []int {
 // which protocol it spoke, and goes on to serve a good one.
 func TestGoMasterPythonWrongKey(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			master, addr := startMaster(t, "--tasks", "2")
 			intruder := startPyWorker(t, py, "python intruder", addr, "--authkey", "not hello world")
-			if exit := intruder.wait(); exit == 0 || !strings.Contains(intruder.stderr.String(), "AuthenticationError: digest sent was rejected") {
-				t.Errorf("python worker with the wrong key exited %d:\n%s", exit, intruder.stderr)
+			if exit := intruder.Wait(); exit == 0 || !strings.Contains(intruder.Stderr.String(), "AuthenticationError: digest sent was rejected") {
+				t.Errorf("python worker with the wrong key exited %d:\n%s", exit, intruder.Stderr)
 			}
-			master.stderr.waitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: authentication failed: the worker \(`+
+			master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: authentication failed: the worker \(`+
 				regexp.QuoteMeta(protocolOf(py).String())+`\) did not prove it knows the authkey$`))
 			worker := startPyWorker(t, py, "python worker", addr, "--work", "0", "--tries", "2")
-			if exit := worker.wait(); exit != 0 {
-				t.Errorf("python worker exited %d: %s", exit, worker.stderr)
+			if exit := worker.Wait(); exit != 0 {
+				t.Errorf("python worker exited %d: %s", exit, worker.Stderr)
 			}
 			finishMaster(t, master)
 		})
@@ -111,16 +114,16 @@ func TestGoMasterPythonWrongKey(t *testing.T) {
 // connection ends, and a Go worker does it.
 func TestGoMasterKilledPythonWorker(t *testing.T) {
 	t.Parallel()
-	py := pythonsForTest(t)[0]
+	py := pythontest.ForTest(t)[0]
 	master, addr := startMaster(t, "--tasks", "3")
 	doomed := startPyWorker(t, py, "doomed python worker", addr, "--work", "60")
-	m := doomed.stdout.waitFor(t, doomed, regexp.MustCompile(`^run task (\d+) \* \d+\.\.\.$`))
-	doomed.cmd.Process.Kill()
-	master.stderr.waitFor(t, master, regexp.MustCompile(`^master: task #\d+ \(n=`+m[1]+`\) back in the queue: its worker 127\.0\.0\.1:\d+ hung up$`))
+	m := doomed.Stdout.WaitFor(t, doomed, regexp.MustCompile(`^run task (\d+) \* \d+\.\.\.$`))
+	doomed.Cmd.Process.Kill()
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: task #\d+ \(n=`+m[1]+`\) back in the queue: its worker 127\.0\.0\.1:\d+ hung up$`))
 	worker := start(t, "go worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
 	finish(t, master, worker)
 	if !slices.Contains(workerTasks(worker), mustAtoi(t, m[1])) {
-		t.Errorf("the go worker did not run the killed worker's task %s:\n%s", m[1], worker.stdout)
+		t.Errorf("the go worker did not run the killed worker's task %s:\n%s", m[1], worker.Stdout)
 	}
 }
 
@@ -137,9 +140,9 @@ func mustAtoi(t *testing.T, s string) int {
 // a Go worker share one Go master's tasks, each done once.
 func TestGoMasterMixedWorkers(t *testing.T) {
 	t.Parallel()
-	pythons := pythonsForTest(t)
+	pythons := pythontest.ForTest(t)
 	master, addr := startMaster(t, "--tasks", "30")
-	var workers []*proc
+	var workers []*proctest.Proc
 	for i := range 2 {
 		py := pythons[min(i*(len(pythons)-1), len(pythons)-1)]
 		workers = append(workers, startPyWorker(t, py, fmt.Sprintf("python worker %d (%v)", i+1, py), addr,
@@ -148,14 +151,14 @@ func TestGoMasterMixedWorkers(t *testing.T) {
 	// Python starts slowly on a busy machine: the Go worker starts once each
 	// Python worker has a task, or it could do them all first.
 	for _, w := range workers {
-		w.stdout.waitFor(t, w, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+		w.Stdout.WaitFor(t, w, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
 	}
 	workers = append(workers, start(t, "go worker", "worker", "--server", addr, "--tries", "0", "--work", "10ms"))
 	tasks := finishMaster(t, master)
 	var ran []int
 	for _, w := range workers {
-		if exit := w.wait(); exit != 0 {
-			t.Errorf("%s exited %d: %s", w.name, exit, w.stderr)
+		if exit := w.Wait(); exit != 0 {
+			t.Errorf("%s exited %d: %s", w.Name, exit, w.Stderr)
 		}
 		ran = append(ran, workerTasks(w)...)
 	}
@@ -169,7 +172,7 @@ func TestGoMasterMixedWorkers(t *testing.T) {
 // nothing runs, the master's memory stays small, and it serves a good worker.
 func TestGoMasterRoguePythonPeer(t *testing.T) {
 	t.Parallel()
-	py := pythonsForTest(t)[0]
+	py := pythontest.ForTest(t)[0]
 	for _, tc := range []struct{ mode, logged string }{
 		{"garbage", `pickle: .+`},
 		{"code", `pickle: .*posix.*system.*`},
@@ -179,17 +182,17 @@ func TestGoMasterRoguePythonPeer(t *testing.T) {
 			t.Parallel()
 			master, addr := startMaster(t, "--tasks", "2")
 			_, port, _ := strings.Cut(addr, ":")
-			rogue, stdin := startPython(t, py, "rogue python peer", "rogue.py", port, "hello world", tc.mode)
+			rogue, stdin := pythontest.Start(t, py, "rogue python peer", "rogue.py", port, "hello world", tc.mode)
 			stdin.Close()
-			if exit := rogue.wait(); exit != 0 || rogue.stdout.String() != "closed\n" {
-				t.Errorf("the rogue peer exited %d and heard %q, want the master to hang up\n%s", exit, rogue.stdout, rogue.stderr)
+			if exit := rogue.Wait(); exit != 0 || rogue.Stdout.String() != "closed\n" {
+				t.Errorf("the rogue peer exited %d and heard %q, want the master to hang up\n%s", exit, rogue.Stdout, rogue.Stderr)
 			}
-			master.stderr.waitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: hung up on it: `+tc.logged+`$`))
+			master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: rejected 127\.0\.0\.1:\d+: hung up on it: `+tc.logged+`$`))
 			if peak := peakMiBOf(t, master); peak > 32 {
 				t.Errorf("master's peak memory %.1f MiB", peak)
 			}
 			finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
-			if strings.Contains(master.stdout.String()+master.stderr.String(), "should never run") {
+			if strings.Contains(master.Stdout.String()+master.Stderr.String(), "should never run") {
 				t.Errorf("the pickle's code ran")
 			}
 		})
@@ -203,16 +206,16 @@ func TestManagerRequests(t *testing.T) {
 	m := newQueueManager(newLeasedQueue(1, nil, nil), []byte("hello world"), time.Second, time.Second, io.Discard)
 	for _, tc := range []struct {
 		request  pyRequest
-		reply    pyTuple
+		reply    pickle.Tuple
 		accepted bool
 	}{
 		{pyRequest{method: "dummy"}, pyReturn(nil), false},
-		{pyRequest{method: "create", args: pyTuple{"get_task_queue"}}, pyReturn(pyTuple{pyTaskQueueID, pyExposed}), false},
-		{pyRequest{method: "create", args: pyTuple{"get_result_queue"}}, pyReturn(pyTuple{pyResultQueueID, pyExposed}), false},
-		{pyRequest{method: "create", args: pyTuple{"get_secret"}}, pyRaise("KeyError", `no queue is registered as "get_secret"`), false},
-		{pyRequest{method: "incref", args: pyTuple{pyTaskQueueID}}, pyReturn(nil), false},
-		{pyRequest{method: "decref", args: pyTuple{"7f00deadbeef"}}, pyRaise("KeyError", `no queue has the id "7f00deadbeef"`), false},
-		{pyRequest{method: "accept_connection", args: pyTuple{"MainProcess"}}, pyReturn(nil), true},
+		{pyRequest{method: "create", args: pickle.Tuple{"get_task_queue"}}, pyReturn(pickle.Tuple{pyTaskQueueID, pyExposed}), false},
+		{pyRequest{method: "create", args: pickle.Tuple{"get_result_queue"}}, pyReturn(pickle.Tuple{pyResultQueueID, pyExposed}), false},
+		{pyRequest{method: "create", args: pickle.Tuple{"get_secret"}}, pyRaise("KeyError", `no queue is registered as "get_secret"`), false},
+		{pyRequest{method: "incref", args: pickle.Tuple{pyTaskQueueID}}, pyReturn(nil), false},
+		{pyRequest{method: "decref", args: pickle.Tuple{"7f00deadbeef"}}, pyRaise("KeyError", `no queue has the id "7f00deadbeef"`), false},
+		{pyRequest{method: "accept_connection", args: pickle.Tuple{"MainProcess"}}, pyReturn(nil), true},
 		{pyRequest{method: "shutdown"}, pyRaise("RuntimeError", "a worker may not shut the master down"), false},
 		{pyRequest{method: "debug_info"}, pyRaise("RuntimeError", `"debug_info" is not served`), false},
 		{pyRequest{ident: pyTaskQueueID, method: "get"}, pyRaise("KeyError", `"task_queue": this connection calls no queue's methods`), false},
@@ -221,7 +224,7 @@ func TestManagerRequests(t *testing.T) {
 		if diff := cmp.Diff(tc.reply, reply); diff != "" || accepted != tc.accepted {
 			t.Errorf("%+v: accepted %v (-want +got):\n%s", tc.request, accepted, diff)
 		}
-		if _, err := encodePickle(reply); err != nil {
+		if _, err := pickle.Encode(reply); err != nil {
 			t.Errorf("%+v: the reply does not pickle: %v", tc.request, err)
 		}
 	}
@@ -231,21 +234,21 @@ func TestManagerRequests(t *testing.T) {
 func TestPyGetWait(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		args pyTuple
-		kwds pyDict
+		args pickle.Tuple
+		kwds pickle.Dict
 		wait time.Duration
 		err  string
 	}{
-		{nil, pyDict{{"timeout", int64(1)}}, time.Second, ""},
-		{nil, pyDict{{"timeout", 0.25}}, 250 * time.Millisecond, ""},
-		{pyTuple{true, int64(2)}, nil, 2 * time.Second, ""},
-		{pyTuple{false}, nil, 0, ""},
+		{nil, pickle.Dict{{Key: "timeout", Value: int64(1)}}, time.Second, ""},
+		{nil, pickle.Dict{{Key: "timeout", Value: 0.25}}, 250 * time.Millisecond, ""},
+		{pickle.Tuple{true, int64(2)}, nil, 2 * time.Second, ""},
+		{pickle.Tuple{false}, nil, 0, ""},
 		{nil, nil, maxWait, ""},
-		{nil, pyDict{{"timeout", 1e9}}, maxWait - time.Second, ""},
-		{nil, pyDict{{"timeout", -1.0}}, 0, "'timeout' must be a non-negative number"},
-		{nil, pyDict{{"timeout", math.NaN()}}, 0, "'timeout' must be a non-negative number"},
-		{nil, pyDict{{"timeout", "soon"}}, 0, "'timeout' must be a number"},
-		{nil, pyDict{{"wait", int64(1)}}, 0, `get() got an unexpected keyword argument "wait"`},
+		{nil, pickle.Dict{{Key: "timeout", Value: 1e9}}, maxWait - time.Second, ""},
+		{nil, pickle.Dict{{Key: "timeout", Value: -1.0}}, 0, "'timeout' must be a non-negative number"},
+		{nil, pickle.Dict{{Key: "timeout", Value: math.NaN()}}, 0, "'timeout' must be a non-negative number"},
+		{nil, pickle.Dict{{Key: "timeout", Value: "soon"}}, 0, "'timeout' must be a number"},
+		{nil, pickle.Dict{{Key: "wait", Value: int64(1)}}, 0, `get() got an unexpected keyword argument "wait"`},
 	} {
 		wait, err := pyGetWait(pyRequest{method: "get", args: tc.args, kwds: tc.kwds})
 		if wait != tc.wait || errString(err) != orNil(tc.err) {
@@ -264,15 +267,15 @@ func TestPyPutAfterTheLeaseRanOut(t *testing.T) {
 	var masterLog lockedBuffer
 	m := newQueueManager(queue, []byte("hello world"), time.Second, 20*time.Millisecond, &masterLog)
 	slow := newHolder("127.0.0.1:7001", m.pythonLeaseFor, false)
-	reply, leased := m.pyGet(slow, pyRequest{method: "get", kwds: pyDict{{"timeout", int64(1)}}}, nil)
+	reply, leased := m.pyGet(slow, pyRequest{method: "get", kwds: pickle.Dict{{Key: "timeout", Value: int64(1)}}}, nil)
 	if diff := cmp.Diff(pyReturn(7), reply); diff != "" || len(leased) != 1 {
 		t.Fatalf("get (-want +got):\n%s", diff)
 	}
 	// Another worker waits until the slow one's lease has run out.
-	if tasks, _ := queue.get(newHolder("127.0.0.1:7002", time.Hour, true), 1, testTimeout); len(tasks) != 1 {
+	if tasks, _ := queue.get(newHolder("127.0.0.1:7002", time.Hour, true), 1, proctest.Timeout); len(tasks) != 1 {
 		t.Fatalf("the other worker got %v", tasks)
 	}
-	reply, leased = m.pyPut(slow, pyRequest{method: "put", args: pyTuple{"7 * 7 = 49"}}, leased)
+	reply, leased = m.pyPut(slow, pyRequest{method: "put", args: pickle.Tuple{"7 * 7 = 49"}}, leased)
 	if diff := cmp.Diff(pyReturn(nil), reply); diff != "" || len(leased) != 0 {
 		t.Errorf("late put (-want +got):\n%s", diff)
 	}
@@ -302,7 +305,7 @@ func TestPyStr(t *testing.T) {
 		{1e16, "1e+16"},
 		{nil, "None"},
 		{true, "True"},
-		{pyTuple{int64(7), int64(49)}, "(7, 49)"},
+		{pickle.Tuple{int64(7), int64(49)}, "(7, 49)"},
 	} {
 		if got := pyStr(tc.value); got != tc.want {
 			t.Errorf("str(%#v) = %q, want %q", tc.value, got, tc.want)

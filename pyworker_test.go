@@ -8,6 +8,9 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"multithreading/internal/pickle"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 	"net"
 	"strings"
 	"sync"
@@ -25,17 +28,17 @@ type pyRequestLog struct {
 	protocols []peerProtocol // each connection's, in order
 }
 
-func (l *pyRequestLog) add(conn int, request pyTuple) {
+func (l *pyRequestLog) add(conn int, request pickle.Tuple) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.requests = append(l.requests, fmt.Sprintf("%d: %s %s %s", conn, pyRepr(request[1]), pyRepr(request[2]), pyRepr(request[3])))
+	l.requests = append(l.requests, fmt.Sprintf("%d: %s %s %s", conn, pickle.Repr(request[1]), pickle.Repr(request[2]), pickle.Repr(request[3])))
 }
 
 // serveLikePython answers a Python worker's requests as BaseManager's
 // server does, for a task queue holding tasks and a result queue.
 func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks []int64, recorded *pyRequestLog) {
 	const taskQueue, resultQueue = "7f0000000001", "7f0000000002"
-	exposed := pyTuple{"empty", "full", "get", "get_nowait", "join", "put", "put_nowait", "qsize", "task_done"}
+	exposed := pickle.Tuple{"empty", "full", "get", "get_nowait", "join", "put", "put_nowait", "qsize", "task_done"}
 	var mu sync.Mutex // guards tasks
 	for number := 1; ; number++ {
 		conn, err := listener.Accept()
@@ -44,7 +47,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 		}
 		go func() {
 			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(testTimeout))
+			conn.SetDeadline(time.Now().Add(proctest.Timeout))
 			protocol, err := serverHandshake(conn, []byte(authkey), rand.Reader)
 			recorded.mu.Lock()
 			recorded.protocols = append(recorded.protocols, protocol)
@@ -57,31 +60,31 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 				if err != nil {
 					return
 				}
-				value, err := decodePickle(message)
-				request, ok := value.(pyTuple)
+				value, err := pickle.Decode(message)
+				request, ok := value.(pickle.Tuple)
 				if err != nil || !ok || len(request) != 4 {
-					t.Errorf("connection %d: request %s, %v", number, pyRepr(value), err)
+					t.Errorf("connection %d: request %s, %v", number, pickle.Repr(value), err)
 					return
 				}
 				recorded.add(number, request)
-				var reply any = pyTuple{"#RETURN", nil}
+				var reply any = pickle.Tuple{"#RETURN", nil}
 				switch request[1] {
 				case "create":
 					id := taskQueue
-					if request[2].(pyTuple)[0] == "get_result_queue" {
+					if request[2].(pickle.Tuple)[0] == "get_result_queue" {
 						id = resultQueue
 					}
-					reply = pyTuple{"#RETURN", pyTuple{id, exposed}}
+					reply = pickle.Tuple{"#RETURN", pickle.Tuple{id, exposed}}
 				case "get":
 					mu.Lock()
-					reply = pyTuple{"#ERROR", pyEmpty}
+					reply = pickle.Tuple{"#ERROR", pickle.Empty}
 					if len(tasks) > 0 {
-						reply = pyTuple{"#RETURN", tasks[0]}
+						reply = pickle.Tuple{"#RETURN", tasks[0]}
 						tasks = tasks[1:]
 					}
 					mu.Unlock()
 				}
-				pickle, _ := encodePickle(reply)
+				pickle, _ := pickle.Encode(reply)
 				if writePyMessage(conn, pickle) != nil {
 					return
 				}
@@ -92,7 +95,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 
 func TestPythonWorkerRequests(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			listener, err := net.Listen("tcp", "127.0.0.1:0")
@@ -103,17 +106,17 @@ func TestPythonWorkerRequests(t *testing.T) {
 			var recorded pyRequestLog
 			go serveLikePython(t, listener, "hello world", []int64{2201, 9325}, &recorded)
 			_, port, _ := net.SplitHostPort(listener.Addr().String())
-			worker, _ := startPython(t, py, "python worker", "worker.py",
+			worker, _ := pythontest.Start(t, py, "python worker", "worker.py",
 				"--port", port, "--tries", "3", "--timeout", "0.25", "--work", "0")
-			if exit := worker.wait(); exit != 0 {
-				t.Fatalf("worker exited %d:\n%s", exit, worker.stderr)
+			if exit := worker.Wait(); exit != 0 {
+				t.Fatalf("worker exited %d:\n%s", exit, worker.Stderr)
 			}
 			want := "Connect to server 127.0.0.1...\n" +
 				"run task 2201 * 2201...\n" +
 				"run task 9325 * 9325...\n" +
 				"task queue is empty.\n" +
 				"worker exit.\n"
-			if diff := cmp.Diff(want, worker.stdout.String()); diff != "" {
+			if diff := cmp.Diff(want, worker.Stdout.String()); diff != "" {
 				t.Errorf("worker (-want +got):\n%s", diff)
 			}
 			// Every request, on each of its ten connections, in order: the
@@ -153,11 +156,11 @@ func TestPythonWorkerRequests(t *testing.T) {
 				}
 				atExit = append(atExit, rest)
 			}
-			if diff := cmp.Diff(wantAtExit, atExit, sameLines); diff != "" {
+			if diff := cmp.Diff(wantAtExit, atExit, proctest.SameLines); diff != "" {
 				t.Errorf("requests at exit (-want +got):\n%s", diff)
 			}
 			wantProtocol := peerPythonSHA256
-			if py.minor < 12 {
+			if py.Minor < 12 {
 				wantProtocol = peerPythonMD5
 			}
 			for i, p := range recorded.protocols {
@@ -173,7 +176,7 @@ func TestPythonWorkerRequests(t *testing.T) {
 // AuthenticationError, and the stand-in master tells which Python it was.
 func TestPythonWorkerWrongKey(t *testing.T) {
 	t.Parallel()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
 			listener, err := net.Listen("tcp", "127.0.0.1:0")
@@ -184,17 +187,17 @@ func TestPythonWorkerWrongKey(t *testing.T) {
 			var recorded pyRequestLog
 			go serveLikePython(t, listener, "hello world", nil, &recorded)
 			_, port, _ := net.SplitHostPort(listener.Addr().String())
-			worker, _ := startPython(t, py, "python worker", "worker.py", "--port", port, "--authkey", "hello")
-			if exit := worker.wait(); exit != 1 {
+			worker, _ := pythontest.Start(t, py, "python worker", "worker.py", "--port", port, "--authkey", "hello")
+			if exit := worker.Wait(); exit != 1 {
 				t.Errorf("worker exited %d, want 1", exit)
 			}
-			stderr := lines(worker.stderr.String())
+			stderr := proctest.Lines(worker.Stderr.String())
 			const want = "multiprocessing.context.AuthenticationError: digest sent was rejected"
 			if stderr[len(stderr)-1] != want {
 				t.Errorf("worker's last line %q, want %q", stderr[len(stderr)-1], want)
 			}
-			if !strings.HasPrefix(worker.stderr.String(), "Traceback") {
-				t.Errorf("worker's stderr:\n%s", worker.stderr)
+			if !strings.HasPrefix(worker.Stderr.String(), "Traceback") {
+				t.Errorf("worker's stderr:\n%s", worker.Stderr)
 			}
 			recorded.mu.Lock()
 			defer recorded.mu.Unlock()

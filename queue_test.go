@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"math"
+	"multithreading/internal/proctest"
 	"strings"
 	"sync"
 	"testing"
@@ -56,9 +57,9 @@ func TestQueueExpiredLeaseGoesToNextWorker(t *testing.T) {
 	q, requeueLog := newTestQueue(1)
 	stopped := newHolder("127.0.0.1:1001", 50*time.Millisecond, true)
 	next := newHolder("127.0.0.1:1002", time.Hour, true)
-	first, _ := q.get(stopped, 1, testTimeout)
+	first, _ := q.get(stopped, 1, proctest.Timeout)
 	// Nothing else is pending: this get waits until the lease runs out.
-	second, _ := q.get(next, 1, testTimeout)
+	second, _ := q.get(next, 1, proctest.Timeout)
 	if len(first) != 1 || len(second) != 1 || first[0].ID != second[0].ID || first[0].Lease == second[0].Lease {
 		t.Fatalf("first handout %+v, second %+v: want the same task on a new lease", first, second)
 	}
@@ -83,7 +84,7 @@ func TestQueueExpiredLeaseGoesToNextWorker(t *testing.T) {
 	default:
 		t.Error("every task has its result, but the queue is not finished")
 	}
-	if tasks, closed := q.get(newHolder("late", time.Hour, true), 1, testTimeout); len(tasks) != 0 || !closed {
+	if tasks, closed := q.get(newHolder("late", time.Hour, true), 1, proctest.Timeout); len(tasks) != 0 || !closed {
 		t.Errorf("get on a finished queue: %v, closed %v; want none, closed", tasks, closed)
 	}
 }
@@ -95,8 +96,8 @@ func TestQueueRefusesWhatWasNotLeased(t *testing.T) {
 	q, _ := newTestQueue(4)
 	honest := newHolder("127.0.0.1:2001", time.Hour, true)
 	forger := newHolder("127.0.0.1:2002", time.Hour, true)
-	tasks, _ := q.get(honest, 2, testTimeout) // tasks #0 and #1
-	mine, _ := q.get(forger, 1, testTimeout)  // task #2
+	tasks, _ := q.get(honest, 2, proctest.Timeout) // tasks #0 and #1
+	mine, _ := q.get(forger, 1, proctest.Timeout)  // task #2
 	lease := tasks[0].Lease
 
 	for _, tc := range []struct {
@@ -141,7 +142,7 @@ func TestQueueRenewedLeaseStays(t *testing.T) {
 	t.Parallel()
 	q, requeueLog := newTestQueue(1)
 	slow := newHolder("127.0.0.1:3001", time.Second, true)
-	tasks, _ := q.get(slow, 1, testTimeout)
+	tasks, _ := q.get(slow, 1, proctest.Timeout)
 	// Renew every 50ms for longer than a lease, while another worker waits
 	// for a task long enough to be handed it if the lease ran out. (Only a
 	// pause of a whole second between two renewals could fail this.)
@@ -173,7 +174,7 @@ func TestQueueHungUpGivesBackItsTasks(t *testing.T) {
 	t.Parallel()
 	q, requeueLog := newTestQueue(5)
 	worker := newHolder("127.0.0.1:4001", time.Hour, true)
-	batch, _ := q.get(worker, 3, testTimeout)
+	batch, _ := q.get(worker, 3, proctest.Timeout)
 	if len(batch) != 3 {
 		t.Fatalf("asked for 3 tasks, got %v", batch)
 	}
@@ -189,7 +190,7 @@ func TestQueueHungUpGivesBackItsTasks(t *testing.T) {
 	if got, closed := q.get(worker, 10, time.Millisecond); len(got) != 0 || closed {
 		t.Errorf("the ended connection was handed %v (closed %v)", got, closed)
 	}
-	rest, _ := q.get(newHolder("127.0.0.1:4002", time.Hour, true), 10, testTimeout)
+	rest, _ := q.get(newHolder("127.0.0.1:4002", time.Hour, true), 10, proctest.Timeout)
 	var got []int
 	for _, task := range rest {
 		got = append(got, task.N)
@@ -206,7 +207,7 @@ func TestQueueWaitingGetEndsWithItsConnection(t *testing.T) {
 	worker := newHolder("127.0.0.1:5001", time.Hour, true)
 	returned := make(chan []Task)
 	go func() {
-		got, _ := q.get(worker, 1, testTimeout)
+		got, _ := q.get(worker, 1, proctest.Timeout)
 		returned <- got
 	}()
 	q.hungUp(worker)
@@ -215,7 +216,7 @@ func TestQueueWaitingGetEndsWithItsConnection(t *testing.T) {
 		if len(got) != 0 {
 			t.Errorf("got %v", got)
 		}
-	case <-time.After(testTimeout):
+	case <-time.After(proctest.Timeout):
 		t.Fatal("the get still waits after its connection ended")
 	}
 }
@@ -225,7 +226,7 @@ func TestQueueGetAfterShutdown(t *testing.T) {
 	t.Parallel()
 	q, _ := newTestQueue(2)
 	q.shutdown()
-	if got, closed := q.get(newHolder("127.0.0.1:6001", time.Hour, true), 2, testTimeout); len(got) != 0 || !closed {
+	if got, closed := q.get(newHolder("127.0.0.1:6001", time.Hour, true), 2, proctest.Timeout); len(got) != 0 || !closed {
 		t.Errorf("get after shutdown: %v, closed %v; want none, closed", got, closed)
 	}
 	if len(q.leases) != 0 {

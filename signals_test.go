@@ -7,6 +7,7 @@ package main
 
 import (
 	"fmt"
+	"multithreading/internal/proctest"
 	"net"
 	"os"
 	"os/exec"
@@ -22,12 +23,12 @@ import (
 // signalAndWait sends sig to p and waits for it to exit. The exit code tells
 // the signal apart from any timeout of the phase p was in (those exit 1);
 // the time it took is logged.
-func signalAndWait(t *testing.T, p *proc, sig os.Signal) int {
+func signalAndWait(t *testing.T, p *proctest.Proc, sig os.Signal) int {
 	t.Helper()
 	sent := time.Now()
-	p.cmd.Process.Signal(sig)
-	exit := p.wait()
-	t.Logf("%s exited %d, %v after %v", p.name, exit, time.Since(sent).Round(time.Millisecond), sig)
+	p.Cmd.Process.Signal(sig)
+	exit := p.Wait()
+	t.Logf("%s exited %d, %v after %v", p.Name, exit, time.Since(sent).Round(time.Millisecond), sig)
 	return exit
 }
 
@@ -39,13 +40,13 @@ func TestInterrupt(t *testing.T) {
 	master, addr := startMaster(t, "--tasks", "1", "--seed", "1")
 	runTask := regexp.MustCompile(`^run task 5983 \* 5983\.\.\.$`)
 	worker := start(t, "worker", "worker", "--server", addr, "--work", "1h")
-	worker.stdout.waitFor(t, worker, runTask)
-	if exit := signalAndWait(t, worker, os.Interrupt); exit != 130 || worker.stderr.String() != "worker: interrupted\n" {
-		t.Errorf("interrupted worker: exit %d (want 130), stderr %q", exit, worker.stderr)
+	worker.Stdout.WaitFor(t, worker, runTask)
+	if exit := signalAndWait(t, worker, os.Interrupt); exit != 130 || worker.Stderr.String() != "worker: interrupted\n" {
+		t.Errorf("interrupted worker: exit %d (want 130), stderr %q", exit, worker.Stderr)
 	}
-	master.stderr.waitFor(t, master, regexp.MustCompile(`^master: task #0 \(n=5983\) back in the queue: its worker 127\.0\.0\.1:\d+ hung up$`))
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: task #0 \(n=5983\) back in the queue: its worker 127\.0\.0\.1:\d+ hung up$`))
 	next := start(t, "next worker", "worker", "--server", addr, "--work", "1h")
-	next.stdout.waitFor(t, next, runTask)
+	next.Stdout.WaitFor(t, next, runTask)
 
 	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
 		t.Errorf("interrupted master exited %d, want 130", exit)
@@ -55,7 +56,7 @@ func TestInterrupt(t *testing.T) {
 		"master: task #0 (n=5983) back in the queue: its worker 127.0.0.1:PORT hung up",
 		"master: interrupted after 0 of 1 results",
 	}
-	got := lines(regexp.MustCompile(`127\.0\.0\.1:\d+ hung up`).ReplaceAllString(master.stderr.String(), "127.0.0.1:PORT hung up"))
+	got := proctest.Lines(regexp.MustCompile(`127\.0\.0\.1:\d+ hung up`).ReplaceAllString(master.Stderr.String(), "127.0.0.1:PORT hung up"))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("interrupted master's stderr (-want +got):\n%s", diff)
 	}
@@ -66,8 +67,8 @@ func TestInterrupt(t *testing.T) {
 	}
 	// The signal may come while the master is still putting its task.
 	last := regexp.MustCompile(`^master: terminated after (putting [01] of 1 tasks|0 of 1 results)$`)
-	if got := lines(terminated.stderr.String()); !last.MatchString(got[len(got)-1]) {
-		t.Errorf("terminated master's stderr:\n%s", terminated.stderr)
+	if got := proctest.Lines(terminated.Stderr.String()); !last.MatchString(got[len(got)-1]) {
+		t.Errorf("terminated master's stderr:\n%s", terminated.Stderr)
 	}
 }
 
@@ -78,7 +79,7 @@ func TestInterruptWorkerPhases(t *testing.T) {
 	t.Parallel()
 	// Waiting for a master, with a minute to go.
 	waiting := start(t, "waiting worker", "worker", "--server", freeAddr(t), "--retry", "1m")
-	waiting.stderr.waitFor(t, waiting, regexp.MustCompile(`^worker: no master at \S+ yet; trying for up to 1m0s$`))
+	waiting.Stderr.WaitFor(t, waiting, regexp.MustCompile(`^worker: no master at \S+ yet; trying for up to 1m0s$`))
 	if exit := signalAndWait(t, waiting, os.Interrupt); exit != 130 {
 		t.Errorf("worker waiting for a master: exit %d, want 130", exit)
 	}
@@ -100,21 +101,21 @@ func TestInterruptWorkerPhases(t *testing.T) {
 	select {
 	case conn := <-accepted:
 		defer conn.Close()
-	case <-time.After(testTimeout):
+	case <-time.After(proctest.Timeout):
 		t.Fatal("the worker did not connect")
 	}
 	if exit := signalAndWait(t, shaking, os.Interrupt); exit != 130 {
-		t.Errorf("worker in its handshake: exit %d, want 130\n%s", exit, shaking.stderr)
+		t.Errorf("worker in its handshake: exit %d, want 130\n%s", exit, shaking.Stderr)
 	}
 
 	// In a get that could wait 50 s: the only task is with another worker.
 	master, addr := startMaster(t, "--tasks", "1")
 	holder := start(t, "holder", "worker", "--server", addr, "--work", "1h")
-	holder.stdout.waitFor(t, holder, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	holder.Stdout.WaitFor(t, holder, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
 	getting := start(t, "waiting get", "worker", "--server", addr, "--get-timeout", "50s", "--tries", "1")
-	getting.stdout.waitFor(t, getting, regexp.MustCompile(`^Connect to server 127\.0\.0\.1\.\.\.$`))
+	getting.Stdout.WaitFor(t, getting, regexp.MustCompile(`^Connect to server 127\.0\.0\.1\.\.\.$`))
 	if exit := signalAndWait(t, getting, syscall.SIGTERM); exit != 143 {
-		t.Errorf("worker waiting for a task: exit %d after SIGTERM, want 143\n%s", exit, getting.stderr)
+		t.Errorf("worker waiting for a task: exit %d after SIGTERM, want 143\n%s", exit, getting.Stderr)
 	}
 	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
 		t.Errorf("master: exit %d, want 130", exit)
@@ -127,9 +128,9 @@ func TestInterruptQuietMasterPutting(t *testing.T) {
 	t.Parallel()
 	master, _ := startMaster(t, "--quiet", "--tasks", "10000000")
 	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
-		t.Errorf("quiet master: exit %d, want 130\n%s", exit, master.stderr)
+		t.Errorf("quiet master: exit %d, want 130\n%s", exit, master.Stderr)
 	}
-	last := lines(master.stderr.String())
+	last := proctest.Lines(master.Stderr.String())
 	if got := last[len(last)-1]; got != "master: interrupted while putting tasks" && !strings.HasPrefix(got, "master: interrupted after") {
 		t.Errorf("quiet master's last line: %q", got)
 	}
@@ -142,20 +143,20 @@ func TestStoppedWorkerDoesNotSinkTheRun(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t)
 	stopped := start(t, "stopped worker", "worker", "--server", addr)
-	stopped.stdout.waitFor(t, stopped, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
-	stopped.cmd.Process.Signal(syscall.SIGSTOP)
-	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
+	stopped.Stdout.WaitFor(t, stopped, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	stopped.Cmd.Process.Signal(syscall.SIGSTOP)
+	defer stopped.Cmd.Process.Signal(syscall.SIGCONT)
 	other := start(t, "other worker", "worker", "--server", addr, "--tries", "0", "--work", "100ms")
-	if exit := master.wait(); exit != 0 {
-		t.Fatalf("master exited %d: %s", exit, master.stderr)
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	checkMasterOutput(t, master)
 	back := regexp.MustCompile(`(?m)^master: task #\d+ \(n=\d+\) back in the queue: its lease ran out \(the worker stopped renewing it\)$`)
-	if !back.MatchString(master.stderr.String()) {
-		t.Errorf("master's stderr does not say the task went back:\n%s", master.stderr)
+	if !back.MatchString(master.Stderr.String()) {
+		t.Errorf("master's stderr does not say the task went back:\n%s", master.Stderr)
 	}
-	if exit := other.wait(); exit != 0 {
-		t.Errorf("other worker exited %d: %s", exit, other.stderr)
+	if exit := other.Wait(); exit != 0 {
+		t.Errorf("other worker exited %d: %s", exit, other.Stderr)
 	}
 }
 
@@ -166,11 +167,11 @@ func TestStoppedWorkerDoesNotSinkTheRun(t *testing.T) {
 func TestMasterSurvivesAFlood(t *testing.T) {
 	t.Parallel()
 	const fileLimit, flood = 24, 300
-	master := startCommand(t, "master", exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, fileLimit),
+	master := proctest.Start(t, "master", exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, fileLimit),
 		program, "master", "--addr", "127.0.0.1:0", "--tasks", "3"))
-	addr := master.stderr.waitFor(t, master, regexp.MustCompile(`^master: listening on (\S+)$`))[1]
+	addr := master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: listening on (\S+)$`))[1]
 	for range flood {
-		conn, err := net.DialTimeout("tcp", addr, testTimeout)
+		conn, err := net.DialTimeout("tcp", addr, proctest.Timeout)
 		if err != nil {
 			t.Fatalf("the flood could not connect: %v", err)
 		}
@@ -178,9 +179,9 @@ func TestMasterSurvivesAFlood(t *testing.T) {
 	}
 	worker := start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms")
 	finish(t, master, worker)
-	masterLog := lines(master.stderr.String())
-	if len(masterLog) > 20 || !strings.Contains(master.stderr.String(), "crowded out") {
-		t.Errorf("master's stderr, %d lines, should sum up the crowded-out flood in a few:\n%s", len(masterLog), master.stderr)
+	masterLog := proctest.Lines(master.Stderr.String())
+	if len(masterLog) > 20 || !strings.Contains(master.Stderr.String(), "crowded out") {
+		t.Errorf("master's stderr, %d lines, should sum up the crowded-out flood in a few:\n%s", len(masterLog), master.Stderr)
 	}
 }
 
@@ -191,15 +192,15 @@ func TestWorkerWhoseMasterStopsAnswering(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "2")
 	worker := start(t, "worker", "worker", "--server", addr, "--work", "500ms")
-	worker.stdout.waitFor(t, worker, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
-	master.cmd.Process.Signal(syscall.SIGSTOP)
-	defer master.cmd.Process.Signal(syscall.SIGCONT)
-	if exit := worker.wait(); exit != 1 {
+	worker.Stdout.WaitFor(t, worker, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	master.Cmd.Process.Signal(syscall.SIGSTOP)
+	defer master.Cmd.Process.Signal(syscall.SIGCONT)
+	if exit := worker.Wait(); exit != 1 {
 		t.Errorf("worker exited %d, want 1", exit)
 	}
 	want := regexp.MustCompile(`^worker: the master stopped answering: no answer to (TaskQueue\.Get|ResultQueue\.Put) within \d+(\.\d+)?s\n$`)
-	if !want.MatchString(worker.stderr.String()) {
-		t.Errorf("worker's stderr %q does not match %v", worker.stderr, want)
+	if !want.MatchString(worker.Stderr.String()) {
+		t.Errorf("worker's stderr %q does not match %v", worker.Stderr, want)
 	}
 }
 
@@ -219,8 +220,8 @@ func TestInterruptWithStuckStderr(t *testing.T) {
 	addr := freeAddr(t)
 	cmd := exec.Command(program, "master", "--addr", addr, "--tasks", "1")
 	cmd.Stderr = full
-	master := startCommand(t, "master with a stuck stderr", cmd)
-	master.stdout.waitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+	master := proctest.Start(t, "master with a stuck stderr", cmd)
+	master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
 	if exit := signalAndWait(t, master, os.Interrupt); exit != 130 {
 		t.Errorf("master exited %d, want 130", exit)
 	}

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"multithreading/internal/proctest"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -56,7 +57,7 @@ func TestDownload(t *testing.T) {
 			if exit != 0 || stderr != "" {
 				t.Fatalf("exit %d, stderr %q", exit, stderr)
 			}
-			got := lines(stdout)
+			got := proctest.Lines(stdout)
 			m := tc.total.FindStringSubmatch(got[len(got)-1])
 			if m == nil {
 				t.Fatalf("last line %q does not match %v", got[len(got)-1], tc.total)
@@ -70,7 +71,7 @@ func TestDownload(t *testing.T) {
 				"Python从入门到精通.pdf下载完成! 耗费了10秒",
 				"Peking Hot.avi下载完成! 耗费了9秒",
 			}
-			if diff := cmp.Diff(want, got[:len(got)-1], sameLines); diff != "" {
+			if diff := cmp.Diff(want, got[:len(got)-1], proctest.SameLines); diff != "" {
 				t.Errorf("lines (-want +got):\n%s", diff)
 			}
 			assertBefore(t, got, want[0], want[2])
@@ -108,7 +109,7 @@ func TestSpinUsesEveryCore(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "trace.out")
 			stdout, stderr, exit := runBinary(t, program, "spin", "--for", "300ms", "--trace", file,
 				"--gomaxprocs", strconv.Itoa(tc.gomaxprocs), "--goroutines", strconv.Itoa(tc.goroutines))
-			got := lines(stdout)
+			got := proctest.Lines(stdout)
 			first := fmt.Sprintf("%d goroutines spin for 300ms (GOMAXPROCS %d)", tc.goroutines, tc.gomaxprocs)
 			if exit != 0 || stderr != "" || len(got) != 2 || got[0] != first {
 				t.Fatalf("exit %d, stderr %q, output:\n%s\nwant first line %q", exit, stderr, stdout, first)
@@ -193,7 +194,7 @@ func shareAllRunning(events []traceEvent, atOnce int) (share float64, spinners i
 func TestSpinManyGoroutinesEndOnTime(t *testing.T) {
 	t.Parallel()
 	stdout, stderr, exit := runBinary(t, program, "spin", "--goroutines", "10000", "--for", "200ms")
-	got := lines(stdout)
+	got := proctest.Lines(stdout)
 	if exit != 0 || stderr != "" || len(got) != 2 || !strings.HasPrefix(got[0], "10000 goroutines spin for 200ms") {
 		t.Fatalf("exit %d, stderr %q, output:\n%s", exit, stderr, stdout)
 	}
@@ -216,7 +217,7 @@ func runIOTasks(t *testing.T, n int, wait string, flags ...string) (kiBPerTask f
 	t.Helper()
 	args := append([]string{"tasks", "--kind", "io", "--n", strconv.Itoa(n), "--wait", wait}, flags...)
 	stdout, stderr, exit := runBinary(t, program, args...)
-	got := lines(stdout)
+	got := proctest.Lines(stdout)
 	if exit != 0 || stderr != "" || len(got) != 3 {
 		t.Fatalf("%v: exit %d, stderr %q, output:\n%s", args, exit, stderr, stdout)
 	}
@@ -285,8 +286,8 @@ func TestTasksFlags(t *testing.T) {
 		{[]string{"tasks", "--n", "0"}, "tasks: --n must be positive, not 0"},
 	} {
 		stdout, stderr, exit := runInProcess(t, tc.args...)
-		if exit != 2 || stdout != "" || lines(stderr)[0] != tc.firstLine {
-			t.Errorf("%v: exit %d, stdout %q, stderr first line %q, want exit 2 and %q", tc.args, exit, stdout, lines(stderr)[0], tc.firstLine)
+		if exit != 2 || stdout != "" || proctest.Lines(stderr)[0] != tc.firstLine {
+			t.Errorf("%v: exit %d, stdout %q, stderr first line %q, want exit 2 and %q", tc.args, exit, stdout, proctest.Lines(stderr)[0], tc.firstLine)
 		}
 	}
 }

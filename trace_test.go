@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"multithreading/internal/proctest"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -155,10 +156,10 @@ func TestTraceNamesTheTutorialsThreads(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", exit, tc.exit, stderr)
 			}
 			events := readTrace(t, file)
-			if diff := cmp.Diff(tc.tasks, typesOf(events, "TaskBegin"), sameLines); diff != "" {
+			if diff := cmp.Diff(tc.tasks, typesOf(events, "TaskBegin"), proctest.SameLines); diff != "" {
 				t.Errorf("tasks (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.regions, typesOf(events, "RegionBegin"), sameLines); diff != "" {
+			if diff := cmp.Diff(tc.regions, typesOf(events, "RegionBegin"), proctest.SameLines); diff != "" {
 				t.Errorf("regions (-want +got):\n%s", diff)
 			}
 			// The threads are MainThread's subtasks, which go tool trace shows
@@ -185,14 +186,14 @@ func TestTraceFlagErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no such directory", "trace.out")
 	stdout, stderr, exit := runInProcess(t, "loop", "--tick", "1ms", "--trace", missing)
 	want := fmt.Sprintf("loop: invalid value %q for --trace: open %s: no such file or directory", missing, missing)
-	if exit != 2 || stdout != "" || lines(stderr)[0] != want {
-		t.Errorf("exit %d, stdout %q, stderr first line %q, want exit 2 and %q", exit, stdout, lines(stderr)[0], want)
+	if exit != 2 || stdout != "" || proctest.Lines(stderr)[0] != want {
+		t.Errorf("exit %d, stdout %q, stderr first line %q, want exit 2 and %q", exit, stdout, proctest.Lines(stderr)[0], want)
 	}
 	dir := t.TempDir()
 	_, stderr, exit = runBinary(t, program, "loop", "--tick", "1ms",
 		"--trace", filepath.Join(dir, "a.out"), "--trace", filepath.Join(dir, "b.out"))
 	want = fmt.Sprintf("loop: invalid value %q for --trace: given twice", filepath.Join(dir, "b.out"))
-	if exit != 2 || lines(stderr)[0] != want {
-		t.Errorf("--trace twice: exit %d, stderr first line %q, want exit 2 and %q", exit, lines(stderr)[0], want)
+	if exit != 2 || proctest.Lines(stderr)[0] != want {
+		t.Errorf("--trace twice: exit %d, stderr first line %q, want exit 2 and %q", exit, proctest.Lines(stderr)[0], want)
 	}
 }

@@ -1,12 +1,13 @@
-// The pickles of section 分布式进程: what Python's multiprocessing.managers
-// sends over the network, so that a Go worker or master can talk with the
-// tutorial's own task_master.py and task_worker.py.
+// Package pickle reads and writes Python's pickles for plain values only:
+// what multiprocessing.managers sends over the network in section 分布式进程,
+// so that a Go worker or master can talk with the tutorial's own
+// task_master.py and task_worker.py. Nothing a pickle names is ever imported
+// or called.
 //
 // This file holds the Go values that stand for Python's, the few classes a
 // pickle may name, and the encoder, which writes protocol 2 (3 for bytes):
 // every Python 3 reads it. unpickle.go reads pickles.
-
-package main
+package pickle
 
 import (
 	"encoding/binary"
@@ -22,17 +23,17 @@ import (
 // None is nil, bool is bool, int is int64 (the encoder also takes int),
 // float is float64, str is string (valid UTF-8), bytes is []byte.
 type (
-	pyTuple []any
-	pyList  []any
-	pyDict  []pyItem // in the order sent; for a repeated key the last wins, as in Python
+	Tuple []any
+	List  []any
+	Dict  []Item // in the order sent; for a repeated key the last wins, as in Python
 
-	pyItem struct{ Key, Value any }
+	Item struct{ Key, Value any }
 
-	// pyException is an instance of one of the classes knownPyClass allows,
+	// Exception is an instance of one of the classes knownPyClass allows,
 	// such as ('#ERROR', _queue.Empty()) from a get that timed out.
-	pyException struct {
+	Exception struct {
 		Module, Name string
-		Args         pyTuple
+		Args         Tuple
 	}
 
 	// pyClass is a class named by GLOBAL or STACK_GLOBAL, waiting for the
@@ -40,9 +41,9 @@ type (
 	pyClass struct{ Module, Name string }
 )
 
-// pyEmpty is queue.Empty(): what Python's Queue.get raises when it times
+// Empty is queue.Empty(): what Python's Queue.get raises when it times
 // out. Its class lives in the C module _queue.
-var pyEmpty = pyException{Module: "_queue", Name: "Empty"}
+var Empty = Exception{Module: "_queue", Name: "Empty"}
 
 // knownPyClass reports whether a pickle may name module.name: the queue
 // module's two exceptions, and the builtin exceptions a manager's reply
@@ -119,7 +120,7 @@ func pyHashable(v any) bool {
 	switch v := v.(type) {
 	case nil, bool, int64, float64, string, []byte:
 		return true
-	case pyTuple:
+	case Tuple:
 		for _, item := range v {
 			if !pyHashable(item) {
 				return false
@@ -145,13 +146,13 @@ func pyTypeName(v any) string {
 		return "str"
 	case []byte:
 		return "bytes"
-	case pyTuple:
+	case Tuple:
 		return "tuple"
-	case pyList:
+	case List:
 		return "list"
-	case pyDict:
+	case Dict:
 		return "dict"
-	case pyException:
+	case Exception:
 		return v.Module + "." + v.Name
 	case pyClass:
 		return "class"
@@ -159,12 +160,12 @@ func pyTypeName(v any) string {
 	return fmt.Sprintf("Go %T", v)
 }
 
-// encodePickle writes v as a protocol 2 pickle (3 if it holds bytes).
-// v is made of the types decodePickle returns, and int.
-func encodePickle(v any) ([]byte, error) {
+// Encode writes v as a protocol 2 pickle (3 if it holds bytes).
+// v is made of the types Decode returns, and int.
+func Encode(v any) ([]byte, error) {
 	e := pickleEncoder{buf: []byte{opProto, pickleProtocol}}
 	if err := e.value(v, 0); err != nil {
-		return nil, fmt.Errorf("%w: %v", errPickle, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return append(e.buf, opStop), nil
 }
@@ -203,9 +204,9 @@ func (e *pickleEncoder) value(v any, depth int) error {
 		e.buf = append(e.buf, opBinBytes)
 		e.buf = binary.LittleEndian.AppendUint32(e.buf, uint32(len(v)))
 		e.buf = append(e.buf, v...)
-	case pyTuple:
+	case Tuple:
 		return e.tuple(v, depth)
-	case pyList:
+	case List:
 		e.buf = append(e.buf, opEmptyList)
 		if len(v) > 0 {
 			e.buf = append(e.buf, opMark)
@@ -214,7 +215,7 @@ func (e *pickleEncoder) value(v any, depth int) error {
 			}
 			e.buf = append(e.buf, opAppends)
 		}
-	case pyDict:
+	case Dict:
 		e.buf = append(e.buf, opEmptyDict)
 		if len(v) > 0 {
 			e.buf = append(e.buf, opMark)
@@ -228,7 +229,7 @@ func (e *pickleEncoder) value(v any, depth int) error {
 			}
 			e.buf = append(e.buf, opSetItems)
 		}
-	case pyException:
+	case Exception:
 		if !knownPyClass(v.Module, v.Name) {
 			return fmt.Errorf("%s.%s is not a class the decoder would take back", v.Module, v.Name)
 		}
@@ -253,7 +254,7 @@ func (e *pickleEncoder) values(items []any, depth int) error {
 	return nil
 }
 
-func (e *pickleEncoder) tuple(t pyTuple, depth int) error {
+func (e *pickleEncoder) tuple(t Tuple, depth int) error {
 	if len(t) == 0 {
 		e.buf = append(e.buf, opEmptyTuple)
 		return nil
@@ -294,8 +295,8 @@ func (e *pickleEncoder) writeInt(n int64) {
 	}
 }
 
-// pyRepr is a short Python-like repr of v, for messages.
-func pyRepr(v any) string {
+// Repr is a short Python-like repr of v, for messages.
+func Repr(v any) string {
 	var b strings.Builder
 	writePyRepr(&b, v, 0)
 	const shown = 200
@@ -333,15 +334,15 @@ func writePyRepr(b *strings.Builder, v any, depth int) {
 		b.WriteString(strconv.Quote(v))
 	case []byte:
 		b.WriteString("b" + strconv.Quote(string(v)))
-	case pyTuple:
+	case Tuple:
 		if len(v) == 1 {
 			items("(", ",)", v)
 		} else {
 			items("(", ")", v)
 		}
-	case pyList:
+	case List:
 		items("[", "]", v)
-	case pyDict:
+	case Dict:
 		b.WriteString("{")
 		for i, item := range v {
 			if i > 0 {
@@ -352,7 +353,7 @@ func writePyRepr(b *strings.Builder, v any, depth int) {
 			writePyRepr(b, item.Value, depth+1)
 		}
 		b.WriteString("}")
-	case pyException:
+	case Exception:
 		b.WriteString(v.Name)
 		items("(", ")", v.Args)
 	default:

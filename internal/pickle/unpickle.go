@@ -4,14 +4,14 @@
 // A pickle is a program for a small stack machine whose opcodes may import
 // and call anything: Python's pickle.loads runs whatever code a peer's
 // bytes name. This decoder runs the few opcodes CPython 3.11 to 3.13 emit
-// for the values in pickle.go, and REDUCE only makes an inert pyException of
+// for the values in pickle.go, and REDUCE only makes an inert Exception of
 // a class knownPyClass allows: it never runs code a peer sends. Every size
 // and index in a pickle is checked against the bytes actually sent before
 // anything is allocated for it, and no value may be referred to twice but a
 // str, bytes, number or class, so n bytes decode to at most n values, in
 // under 100n bytes of memory (TestPickleDecodeMemoryIsBounded).
 
-package main
+package pickle
 
 import (
 	"bytes"
@@ -24,15 +24,15 @@ import (
 	"unicode/utf8"
 )
 
-// errPickle wraps every decoding error.
-var errPickle = errors.New("pickle")
+// ErrInvalid wraps every decoding error.
+var ErrInvalid = errors.New("pickle")
 
-// decodePickle decodes one pickle that fills data exactly.
-func decodePickle(data []byte) (any, error) {
-	d := pickleDecoder{data: data, emptyTuple: pyTuple{}, emptyList: pyList{}, emptyDict: pyDict{}}
+// Decode decodes one pickle that fills data exactly.
+func Decode(data []byte) (any, error) {
+	d := pickleDecoder{data: data, emptyTuple: Tuple{}, emptyList: List{}, emptyDict: Dict{}}
 	v, err := d.run()
 	if err != nil {
-		return nil, fmt.Errorf("%w: at byte %d: %v", errPickle, d.opAt, err)
+		return nil, fmt.Errorf("%w: at byte %d: %v", ErrInvalid, d.opAt, err)
 	}
 	return v, nil
 }
@@ -341,7 +341,7 @@ func (d *pickleDecoder) tuple(n int) error {
 	if err != nil {
 		return err
 	}
-	return d.push(pyTuple(slices.Clone(items)), deepest+1)
+	return d.push(Tuple(slices.Clone(items)), deepest+1)
 }
 
 // appends is APPEND (one value) or APPENDS (the values above the MARK) onto
@@ -363,7 +363,7 @@ func (d *pickleDecoder) appends(many bool) error {
 	if top < d.fence() {
 		return errors.New("APPEND with no list")
 	}
-	list, ok := d.stack[top].(pyList)
+	list, ok := d.stack[top].(List)
 	if !ok {
 		return fmt.Errorf("APPEND to a %s, not a list", pyTypeName(d.stack[top]))
 	}
@@ -397,7 +397,7 @@ func (d *pickleDecoder) setItems(many bool) error {
 	if top < d.fence() {
 		return errors.New("SETITEM with no dict")
 	}
-	dict, ok := d.stack[top].(pyDict)
+	dict, ok := d.stack[top].(Dict)
 	if !ok {
 		return fmt.Errorf("SETITEM on a %s, not a dict", pyTypeName(d.stack[top]))
 	}
@@ -406,7 +406,7 @@ func (d *pickleDecoder) setItems(many bool) error {
 		if !pyHashable(items[i]) {
 			return fmt.Errorf("a %s cannot be a dict key", pyTypeName(items[i]))
 		}
-		dict = append(dict, pyItem{Key: items[i], Value: items[i+1]})
+		dict = append(dict, Item{Key: items[i], Value: items[i+1]})
 	}
 	d.stack[top] = dict
 	d.depth[top] = max(d.depth[top], uint8(deepest+1))
@@ -464,7 +464,7 @@ func (d *pickleDecoder) get(op byte) error {
 	}
 	v := d.memo[index]
 	switch v.(type) {
-	case pyTuple, pyList, pyDict, pyException:
+	case Tuple, List, Dict, Exception:
 		return fmt.Errorf("a %s referred to twice: not supported", pyTypeName(v))
 	}
 	return d.push(v, 0)
@@ -495,7 +495,7 @@ func (d *pickleDecoder) class(module, name string) error {
 }
 
 // reduce is REDUCE: calling a class with a tuple of arguments. Here that
-// only builds a pyException: nothing is called.
+// only builds a Exception: nothing is called.
 func (d *pickleDecoder) reduce() error {
 	if len(d.stack)-2 < d.fence() {
 		return errors.New("REDUCE needs a class and its arguments")
@@ -504,11 +504,11 @@ func (d *pickleDecoder) reduce() error {
 	if !ok {
 		return fmt.Errorf("REDUCE of a %s, not a class", pyTypeName(d.stack[len(d.stack)-2]))
 	}
-	args, ok := d.stack[len(d.stack)-1].(pyTuple)
+	args, ok := d.stack[len(d.stack)-1].(Tuple)
 	if !ok {
 		return fmt.Errorf("REDUCE with a %s, not a tuple of arguments", pyTypeName(d.stack[len(d.stack)-1]))
 	}
 	argsDepth := d.depth[len(d.stack)-1]
 	d.stack, d.depth = d.stack[:len(d.stack)-2], d.depth[:len(d.stack)-2]
-	return d.push(pyException{Module: class.Module, Name: class.Name, Args: args}, int(argsDepth)+1)
+	return d.push(Exception{Module: class.Module, Name: class.Name, Args: args}, int(argsDepth)+1)
 }

@@ -1,12 +1,15 @@
 // Tests of pickle.go: the pickles of section 分布式进程, against the real
 // Python's own, and against pickles made to hurt.
 
-package main
+package pickle
 
 import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -24,11 +27,11 @@ var samePyValue = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateNaNs()}
 // names for them, as the decoder should build them.
 func pickleCases() map[string]any {
 	shared := "a str that appears twice"
-	list1500 := make(pyList, 1500)
-	dict1500 := make(pyDict, 1500)
+	list1500 := make(List, 1500)
+	dict1500 := make(Dict, 1500)
 	for i := range 1500 {
 		list1500[i] = int64(i)
-		dict1500[i] = pyItem{Key: fmt.Sprintf("k%d", i), Value: int64(i)}
+		dict1500[i] = Item{Key: fmt.Sprintf("k%d", i), Value: int64(i)}
 	}
 	const ident = "7f0123456789"
 	return map[string]any{
@@ -57,32 +60,32 @@ func pickleCases() map[string]any {
 		"bytes":      []byte{0, 0xff},
 		"bytesempty": []byte{},
 		"byteslong":  []byte(strings.Repeat("y", 300)),
-		"tuple0":     pyTuple{},
-		"tuple1":     pyTuple{int64(1)},
-		"tuple2":     pyTuple{int64(1), "b"},
-		"tuple3":     pyTuple{int64(1), "b", nil},
-		"tuple4":     pyTuple{int64(1), "b", nil, 2.5},
-		"list0":      pyList{},
-		"list1":      pyList{int64(7)},
+		"tuple0":     Tuple{},
+		"tuple1":     Tuple{int64(1)},
+		"tuple2":     Tuple{int64(1), "b"},
+		"tuple3":     Tuple{int64(1), "b", nil},
+		"tuple4":     Tuple{int64(1), "b", nil, 2.5},
+		"list0":      List{},
+		"list1":      List{int64(7)},
 		"list1500":   list1500,
-		"dict0":      pyDict{},
-		"dict1":      pyDict{{"timeout", int64(1)}},
+		"dict0":      Dict{},
+		"dict1":      Dict{{"timeout", int64(1)}},
 		"dict1500":   dict1500,
-		"dictkeys": pyDict{{int64(1), "int"}, {pyTuple{int64(1), "a"}, "tuple"},
+		"dictkeys": Dict{{int64(1), "int"}, {Tuple{int64(1), "a"}, "tuple"},
 			{nil, "none"}, {[]byte("b"), "bytes"}},
-		"nested":       pyList{pyTuple{int64(1), pyList{int64(2), pyDict{{"a", pyTuple{int64(3)}}}}}, pyDict{}},
-		"shared":       pyTuple{shared, shared, pyList{shared}},
-		"dummy":        pyTuple{nil, "dummy", pyTuple{}, pyDict{}},
-		"get":          pyTuple{ident, "get", pyTuple{}, pyDict{{"timeout", int64(1)}}},
-		"put":          pyTuple{ident, "put", pyTuple{"2201 * 2201 = 4844401"}, pyDict{}},
-		"return":       pyTuple{"#RETURN", nil},
-		"returntask":   pyTuple{"#RETURN", int64(2201)},
-		"created":      pyTuple{"#RETURN", pyTuple{ident, pyTuple{"empty", "full", "get"}}},
-		"empty":        pyTuple{"#ERROR", pyEmpty},
-		"runtimeerror": pyTuple{"#ERROR", pyException{"builtins", "RuntimeError", pyTuple{"boom"}}},
-		"valueerror":   pyTuple{"#ERROR", pyException{"builtins", "ValueError", pyTuple{"bad", int64(2)}}},
-		"keyerror":     pyTuple{"#ERROR", pyException{"builtins", "KeyError", pyTuple{"nosuchid"}}},
-		"traceback":    pyTuple{"#TRACEBACK", "Traceback (most recent call last):\n  ...\nKeyError: None\n"},
+		"nested":       List{Tuple{int64(1), List{int64(2), Dict{{"a", Tuple{int64(3)}}}}}, Dict{}},
+		"shared":       Tuple{shared, shared, List{shared}},
+		"dummy":        Tuple{nil, "dummy", Tuple{}, Dict{}},
+		"get":          Tuple{ident, "get", Tuple{}, Dict{{"timeout", int64(1)}}},
+		"put":          Tuple{ident, "put", Tuple{"2201 * 2201 = 4844401"}, Dict{}},
+		"return":       Tuple{"#RETURN", nil},
+		"returntask":   Tuple{"#RETURN", int64(2201)},
+		"created":      Tuple{"#RETURN", Tuple{ident, Tuple{"empty", "full", "get"}}},
+		"empty":        Tuple{"#ERROR", Empty},
+		"runtimeerror": Tuple{"#ERROR", Exception{"builtins", "RuntimeError", Tuple{"boom"}}},
+		"valueerror":   Tuple{"#ERROR", Exception{"builtins", "ValueError", Tuple{"bad", int64(2)}}},
+		"keyerror":     Tuple{"#ERROR", Exception{"builtins", "KeyError", Tuple{"nosuchid"}}},
+		"traceback":    Tuple{"#TRACEBACK", "Traceback (most recent call last):\n  ...\nKeyError: None\n"},
 	}
 }
 
@@ -96,22 +99,22 @@ var needsBytesOpcodes = []string{"bytes", "bytesempty", "byteslong", "dictkeys"}
 func TestPickleDecodesPython(t *testing.T) {
 	t.Parallel()
 	want := pickleCases()
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
-			out := runPython(t, py, nil, pickleScript(t), "dump")
+			out := pythontest.Run(t, py, nil, pickleScript(t), "dump")
 			seen := map[string]bool{}
-			for _, line := range lines(string(out)) {
+			for _, line := range proctest.Lines(string(out)) {
 				var name, protocol, data string
 				if _, err := fmt.Sscan(line, &name, &protocol, &data); err != nil {
 					t.Fatalf("pickles.py printed %q", line)
 				}
 				seen[name] = true
 				pickle, _ := hex.DecodeString(data)
-				got, err := decodePickle(pickle)
+				got, err := Decode(pickle)
 				if protocol == "2" && slices.Contains(needsBytesOpcodes, name) {
 					if err == nil || !strings.Contains(err.Error(), "refusing to name") {
-						t.Errorf("%s, protocol 2: got %v, %v; want the call that makes bytes refused", name, pyRepr(got), err)
+						t.Errorf("%s, protocol 2: got %v, %v; want the call that makes bytes refused", name, Repr(got), err)
 					}
 					continue
 				}
@@ -140,17 +143,17 @@ func TestPickleEncodesForPython(t *testing.T) {
 	cases := pickleCases()
 	var input strings.Builder
 	for name, v := range cases {
-		pickle, err := encodePickle(v)
+		pickle, err := Encode(v)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		fmt.Fprintf(&input, "%s %x\n", name, pickle)
 	}
-	for _, py := range pythonsForTest(t) {
+	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
-			out := runPython(t, py, []byte(input.String()), pickleScript(t), "load")
-			got := lines(string(out))
+			out := pythontest.Run(t, py, []byte(input.String()), pickleScript(t), "load")
+			got := proctest.Lines(string(out))
 			if len(got) != len(cases) {
 				t.Fatalf("Python read %d pickles of %d:\n%s", len(got), len(cases), out)
 			}
@@ -161,7 +164,7 @@ func TestPickleEncodesForPython(t *testing.T) {
 					t.Errorf("%s: %s", name, verdict)
 				}
 				pickle, _ := hex.DecodeString(data)
-				back, err := decodePickle(pickle)
+				back, err := Decode(pickle)
 				if err != nil {
 					t.Errorf("%s: Python's pickle of what it read: %v", name, err)
 					continue
@@ -198,7 +201,11 @@ func pythonSays(name, description string) string {
 // pickleScript is testdata/python/pickles.py.
 func pickleScript(t *testing.T) string {
 	t.Helper()
-	return golden(t, "python/pickles.py")
+	b, err := os.ReadFile(pythontest.Script(t, "pickles.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // The replies a Go master sends, byte for byte: protocol 2, as short as
@@ -209,31 +216,31 @@ func TestPickleEncodesReplies(t *testing.T) {
 		value any
 		want  string
 	}{
-		{pyTuple{"#RETURN", nil}, "\x80\x02X\x07\x00\x00\x00#RETURNN\x86."},
-		{pyTuple{"#RETURN", 2201}, "\x80\x02X\x07\x00\x00\x00#RETURNM\x99\x08\x86."},
-		{pyTuple{"#ERROR", pyEmpty}, "\x80\x02X\x06\x00\x00\x00#ERRORc_queue\nEmpty\n)R\x86."},
-		{pyTuple{"#ERROR", pyException{"builtins", "RuntimeError", pyTuple{"no"}}},
+		{Tuple{"#RETURN", nil}, "\x80\x02X\x07\x00\x00\x00#RETURNN\x86."},
+		{Tuple{"#RETURN", 2201}, "\x80\x02X\x07\x00\x00\x00#RETURNM\x99\x08\x86."},
+		{Tuple{"#ERROR", Empty}, "\x80\x02X\x06\x00\x00\x00#ERRORc_queue\nEmpty\n)R\x86."},
+		{Tuple{"#ERROR", Exception{"builtins", "RuntimeError", Tuple{"no"}}},
 			"\x80\x02X\x06\x00\x00\x00#ERRORcbuiltins\nRuntimeError\nX\x02\x00\x00\x00no\x85R\x86."},
 		{int64(-1), "\x80\x02J\xff\xff\xff\xff."},
 		{int64(1 << 31), "\x80\x02\x8a\x05\x00\x00\x00\x80\x00."},
 		{int64(-1 << 40), "\x80\x02\x8a\x06\x00\x00\x00\x00\x00\xff."},
 		{[]byte("b"), "\x80\x03B\x01\x00\x00\x00b."},
-		{pyList{true, false}, "\x80\x02](\x88\x89e."},
-		{pyDict{{"timeout", 1.0}}, "\x80\x02}(X\x07\x00\x00\x00timeoutG?\xf0\x00\x00\x00\x00\x00\x00u."},
+		{List{true, false}, "\x80\x02](\x88\x89e."},
+		{Dict{{"timeout", 1.0}}, "\x80\x02}(X\x07\x00\x00\x00timeoutG?\xf0\x00\x00\x00\x00\x00\x00u."},
 	} {
-		got, err := encodePickle(tc.value)
+		got, err := Encode(tc.value)
 		if err != nil || string(got) != tc.want {
-			t.Errorf("%s: got %q, %v; want %q", pyRepr(tc.value), got, err, tc.want)
+			t.Errorf("%s: got %q, %v; want %q", Repr(tc.value), got, err, tc.want)
 		}
 	}
 	for _, bad := range []any{
-		pyException{"os", "system", pyTuple{"true"}},
+		Exception{"os", "system", Tuple{"true"}},
 		"\xff not UTF-8",
-		pyDict{{pyList{}, 1}},
+		Dict{{List{}, 1}},
 		struct{}{},
 		uint(1),
 	} {
-		if got, err := encodePickle(bad); err == nil {
+		if got, err := Encode(bad); err == nil {
 			t.Errorf("%#v: encoded as %q, want an error", bad, got)
 		}
 	}
@@ -295,13 +302,13 @@ func TestPickleRefuses(t *testing.T) {
 			"containers nested more than 32 deep"},
 		{"33 MARKs", "\x80\x04" + strings.Repeat("(", 33), "more than 32 MARKs open"},
 	} {
-		got, err := decodePickle([]byte(tc.pickle))
+		got, err := Decode([]byte(tc.pickle))
 		if err == nil || !strings.Contains(err.Error(), tc.reason) {
-			t.Errorf("%s: got %s, %v; want an error saying %q", tc.name, pyRepr(got), err, tc.reason)
+			t.Errorf("%s: got %s, %v; want an error saying %q", tc.name, Repr(got), err, tc.reason)
 		}
 	}
 	// 32 deep is allowed.
-	if _, err := decodePickle([]byte(nested(31))); err != nil {
+	if _, err := Decode([]byte(nested(31))); err != nil {
 		t.Errorf("tuples 32 deep: %v", err)
 	}
 }
@@ -325,7 +332,7 @@ func TestPickleDecodeMemoryIsBounded(t *testing.T) {
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		_, err := decodePickle([]byte(pickle))
+		_, err := Decode([]byte(pickle))
 		runtime.ReadMemStats(&after)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -368,13 +375,13 @@ func FuzzPickleDecode(f *testing.F) {
 		[]byte("\x80\x02cbuiltins\nRuntimeError\nX\x02\x00\x00\x00no\x85R."),
 		[]byte("\x80\x04\x8a\x08\xff\xff\xff\xff\xff\xff\xff\x7f."),
 	) {
-		if _, err := decodePickle(seed); err != nil {
+		if _, err := Decode(seed); err != nil {
 			f.Fatalf("seed %x: %v", seed, err)
 		}
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, pickle []byte) {
-		v, err := decodePickle(pickle)
+		v, err := Decode(pickle)
 		if err != nil {
 			return
 		}
@@ -382,13 +389,13 @@ func FuzzPickleDecode(f *testing.F) {
 		if values := pyValueCount(v); values > len(pickle) {
 			t.Fatalf("%d bytes decoded to %d values", len(pickle), values)
 		}
-		again, err := encodePickle(v)
+		again, err := Encode(v)
 		if err != nil {
-			t.Fatalf("decoded %s, which does not encode: %v", pyRepr(v), err)
+			t.Fatalf("decoded %s, which does not encode: %v", Repr(v), err)
 		}
-		back, err := decodePickle(again)
+		back, err := Decode(again)
 		if err != nil {
-			t.Fatalf("decoded %s, encoded as %q, which does not decode: %v", pyRepr(v), again, err)
+			t.Fatalf("decoded %s, encoded as %q, which does not decode: %v", Repr(v), again, err)
 		}
 		if diff := cmp.Diff(v, back, samePyValue); diff != "" {
 			t.Fatalf("decoded, encoded and decoded again (-first +second):\n%s", diff)
@@ -400,19 +407,19 @@ func FuzzPickleDecode(f *testing.F) {
 func pyValueCount(v any) int {
 	count := 1
 	switch v := v.(type) {
-	case pyTuple:
+	case Tuple:
 		for _, item := range v {
 			count += pyValueCount(item)
 		}
-	case pyList:
+	case List:
 		for _, item := range v {
 			count += pyValueCount(item)
 		}
-	case pyDict:
+	case Dict:
 		for _, item := range v {
 			count += pyValueCount(item.Key) + pyValueCount(item.Value)
 		}
-	case pyException:
+	case Exception:
 		count += pyValueCount(v.Args)
 	}
 	return count

@@ -1,0 +1,138 @@
+// Package proctest runs programs as processes for tests and waits on the
+// lines they print.
+package proctest
+
+import (
+	"bytes"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func Lines(s string) []string {
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// SameLines compares two outputs as multisets of lines: for goroutines
+// whose order of printing is up to the scheduler.
+var SameLines = cmpopts.SortSlices(func(a, b string) bool { return a < b })
+
+// proc is a running copy of the program whose output a test reads as it comes.
+type Proc struct {
+	T              testing.TB
+	Name           string
+	Cmd            *exec.Cmd
+	Stdout, Stderr *LineLog
+	Exited         chan struct{} // closed when the process has exited
+	Exit           int
+}
+
+// Start runs cmd as start runs the program; its stdout and stderr
+// go to the proc's logs, unless cmd has its own.
+func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	p := &Proc{T: t, Name: name, Cmd: cmd, Stdout: NewLineLog(), Stderr: NewLineLog(), Exited: make(chan struct{})}
+	if p.Cmd.Stdout == nil {
+		p.Cmd.Stdout = p.Stdout
+	}
+	if p.Cmd.Stderr == nil {
+		p.Cmd.Stderr = p.Stderr
+	}
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		p.Cmd.Wait()
+		p.Exit = p.Cmd.ProcessState.ExitCode()
+		close(p.Exited)
+	}()
+	t.Cleanup(func() {
+		p.Cmd.Process.Kill()
+		<-p.Exited
+	})
+	return p
+}
+
+// Timeout bounds every wait in these tests.
+const Timeout = 30 * time.Second
+
+// wait waits for the process to exit and returns its exit code.
+func (p *Proc) Wait() int {
+	p.T.Helper()
+	select {
+	case <-p.Exited:
+		return p.Exit
+	case <-time.After(Timeout):
+		p.T.Fatalf("%s still running after %v\nstdout:\n%s\nstderr:\n%s", p.Name, Timeout, p.Stdout, p.Stderr)
+		return -1
+	}
+}
+
+// lineLog collects a process's output and lets a test wait for a line.
+type LineLog struct {
+	mu      sync.Mutex
+	text    bytes.Buffer
+	changed chan struct{} // closed and replaced at each write
+}
+
+func NewLineLog() *LineLog { return &LineLog{changed: make(chan struct{})} }
+
+func (l *LineLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return l.text.Write(b)
+}
+
+func (l *LineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.text.String()
+}
+
+// waitFor waits until a whole line matches re, and returns its submatches.
+func (l *LineLog) WaitFor(t testing.TB, p *Proc, re *regexp.Regexp) []string {
+	t.Helper()
+	timeout := time.After(Timeout)
+	for {
+		l.mu.Lock()
+		text, changed := l.text.String(), l.changed
+		l.mu.Unlock()
+		if m := matchLine(text, re); m != nil {
+			return m
+		}
+		select {
+		case <-changed:
+		case <-p.Exited:
+			// The process may have written the line just before it exited.
+			if m := matchLine(l.String(), re); m != nil {
+				return m
+			}
+			t.Fatalf("%s exited (%d) before printing a line like %v\nstdout:\n%s\nstderr:\n%s", p.Name, p.Exit, re, p.Stdout, p.Stderr)
+		case <-timeout:
+			t.Fatalf("%s printed no line like %v within %v\nstdout:\n%s\nstderr:\n%s", p.Name, re, Timeout, p.Stdout, p.Stderr)
+		}
+	}
+}
+
+// matchLine returns the submatches of the first whole line of text that
+// matches re; a last line without its newline is not whole yet.
+func matchLine(text string, re *regexp.Regexp) []string {
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if m := re.FindStringSubmatch(strings.TrimSuffix(line, "\n")); m != nil && strings.HasSuffix(line, "\n") {
+			return m
+		}
+	}
+	return nil
+}
+
+// cpu is the CPU time, user and system, of an exited process.
+func (p *Proc) CPU() time.Duration {
+	return p.Cmd.ProcessState.UserTime() + p.Cmd.ProcessState.SystemTime()
+}
