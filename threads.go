@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"multithreading/internal/rusage"
 	"runtime"
 	"runtime/debug"
 	"runtime/trace"
@@ -120,7 +121,7 @@ func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Dura
 		howMany(goroutines, "goroutine"), duration, runtime.GOMAXPROCS(0))
 	ctx, task := mainThread(ctx)
 	defer task.End()
-	before, err := cpuTime()
+	before, err := rusage.CPUTime()
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Dura
 	threads.Wait()
 
 	wall := time.Since(start)
-	after, err := cpuTime()
+	after, err := rusage.CPUTime()
 	if err != nil {
 		return err
 	}
@@ -175,7 +176,7 @@ func ioBound(ctx context.Context, out io.Writer, n int, wait time.Duration, onOS
 	} else {
 		fmt.Fprintf(out, "%d %ss each wait %v, all at once\n", n, runsOn, wait)
 	}
-	before, err := peakMemory()
+	before, err := rusage.PeakMemory()
 	if err != nil {
 		return err
 	}
@@ -209,7 +210,7 @@ func ioBound(ctx context.Context, out io.Writer, n int, wait time.Duration, onOS
 	close(waitOver)
 	finished.Wait()
 	elapsed := time.Since(start)
-	peak, err := peakMemory()
+	peak, err := rusage.PeakMemory()
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/rusage"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,7 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 	elapsed := time.Since(since)
 	manager.shutdown(ctx, shutdownGrace)
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
-	if peak, err := peakMemory(); err == nil {
+	if peak, err := rusage.PeakMemory(); err == nil {
 		fmt.Fprintf(stderr, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))
 	}
 	return nil

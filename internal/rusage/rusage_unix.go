@@ -1,10 +1,10 @@
 //go:build unix
 
-// The process's own resource use, which spin, tasks and the quiet master
-// report. Python would read it with resource.getrusage; Go's syscall package
-// has the same call.
+// Package rusage reports the process's own resource use, which spin, tasks
+// and the quiet master print: Python's resource.getrusage, which Go's
+// syscall package has too.
 
-package main
+package rusage
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// cpuTime returns the CPU time, user and system, that this process has used.
-func cpuTime() (time.Duration, error) {
+// CPUTime returns the CPU time, user and system, that this process has used.
+func CPUTime() (time.Duration, error) {
 	var usage syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
 		return 0, err
@@ -24,12 +24,12 @@ func cpuTime() (time.Duration, error) {
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano()), nil
 }
 
-// peakMemory returns the most memory this process has had resident, in bytes.
+// PeakMemory returns the most memory this process has had resident, in bytes.
 //
 // On Linux it reads VmHWM: getrusage's maxrss also counts the memory of the
 // process that started this one (`go run`, or a test) as it was when it
 // forked, which can be far more than this program ever used.
-func peakMemory() (int64, error) {
+func PeakMemory() (int64, error) {
 	if status, err := os.ReadFile("/proc/self/status"); err == nil {
 		for line := range bytes.Lines(status) {
 			var kib int64
