@@ -6,8 +6,7 @@
 // the LOCK listing: a sync.Mutex held across read, delay and write, which
 // makes the deposits take turns (bank --time shows the cost).
 // TellerAccount is what the tutorial lacks and Go prefers: the balance is
-// confined to one goroutine, and deposits reach it over a channel. Each step
-// of a deposit is a trace region, which `go tool trace` shows with --trace.
+// confined to one goroutine, and deposits reach it over a channel.
 
 package main
 
@@ -15,14 +14,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime/trace"
 	"sync"
 	"time"
 )
 
 // bankAccount is what AddMoneyThread needs of an account.
 type bankAccount interface {
-	Deposit(ctx context.Context, money int)
+	Deposit(money int)
 	Balance() int
 }
 
@@ -33,23 +31,24 @@ type AddMoneyThread struct {
 	money   int
 }
 
-func (t AddMoneyThread) Run(ctx context.Context) { t.account.Deposit(ctx, t.money) }
+func (t AddMoneyThread) Run() { t.account.Deposit(t.money) }
 
 // bank is the listings' main(): one goroutine per AddMoneyThread. With
 // timed, it then says how long the deposits took.
-func bank(ctx context.Context, out io.Writer, account bankAccount, depositors int, timed bool) {
-	ctx, task := mainThread(ctx)
-	defer task.End()
+func bank(out io.Writer, account bankAccount, depositors int, timed bool) {
 	start := time.Now()
 	var threads sync.WaitGroup
 	// 创建100个存款的线程向同一个账户中存钱
-	for i := range depositors {
+	for range depositors {
 		t := AddMoneyThread{account: account, money: 1}
-		// t.start(); Python names it Thread-1, Thread-2...
-		startThread(ctx, &threads, fmt.Sprintf("Thread-%d", i+1), t.Run)
+		threads.Add(1)
+		go func() { // t.start()
+			defer threads.Done()
+			t.Run()
+		}()
 	}
 	// 等所有存款的线程都执行完毕
-	threads.Wait()
+	threads.Wait() // for t in threads: t.join()
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "账户余额为: ￥%d元\n", account.Balance())
 	if timed {
@@ -63,14 +62,13 @@ type UnsafeAccount struct {
 	processing time.Duration // the listing's sleep(0.01)
 }
 
-func (a *UnsafeAccount) Deposit(ctx context.Context, money int) {
-	var newBalance int
+func (a *UnsafeAccount) Deposit(money int) {
 	// 计算存款后的余额
-	trace.WithRegion(ctx, "read balance", func() { newBalance = a.balance + money })
+	newBalance := a.balance + money
 	// 模拟受理存款业务需要0.01秒的时间
-	trace.WithRegion(ctx, "sleep", func() { time.Sleep(a.processing) })
+	time.Sleep(a.processing)
 	// 修改账户余额
-	trace.WithRegion(ctx, "write balance", func() { a.balance = newBalance })
+	a.balance = newBalance
 }
 
 func (a *UnsafeAccount) Balance() int { return a.balance }
@@ -82,15 +80,14 @@ type Account struct {
 	processing time.Duration
 }
 
-func (a *Account) Deposit(ctx context.Context, money int) {
+func (a *Account) Deposit(money int) {
 	// 先获取锁才能执行后续的代码
-	trace.WithRegion(ctx, "wait for lock", a.mu.Lock)
+	a.mu.Lock()
 	// defer is Go's try...finally: the lock is released however Deposit returns
 	defer a.mu.Unlock()
-	var newBalance int
-	trace.WithRegion(ctx, "read balance", func() { newBalance = a.balance + money })
-	trace.WithRegion(ctx, "sleep", func() { time.Sleep(a.processing) })
-	trace.WithRegion(ctx, "write balance", func() { a.balance = newBalance })
+	newBalance := a.balance + money
+	time.Sleep(a.processing)
+	a.balance = newBalance
 }
 
 func (a *Account) Balance() int {
@@ -113,9 +110,7 @@ func NewTellerAccount(ctx context.Context, processing time.Duration) *TellerAcco
 	return a
 }
 
-func (a *TellerAccount) Deposit(ctx context.Context, money int) {
-	trace.WithRegion(ctx, "wait for teller", func() { a.deposits <- money })
-}
+func (a *TellerAccount) Deposit(money int) { a.deposits <- money }
 
 func (a *TellerAccount) Balance() int { return <-a.balances }
 

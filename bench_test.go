@@ -148,7 +148,7 @@ func BenchmarkBank(b *testing.B) {
 		account := &Account{}
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				account.Deposit(context.Background(), 1)
+				account.Deposit(1)
 			}
 		})
 	})
@@ -158,7 +158,7 @@ func BenchmarkBank(b *testing.B) {
 		account := NewTellerAccount(ctx, 0)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				account.Deposit(ctx, 1)
+				account.Deposit(1)
 			}
 		})
 	})

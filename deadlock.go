@@ -15,17 +15,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
+	"multithreading/internal/threading"
 	"runtime/debug"
-	"runtime/pprof"
 	"runtime/trace"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -50,8 +46,6 @@ var errDeadlock = errors.New("the two transfers are deadlocked: each holds one a
 // deadlockMain runs two transfers in opposite directions at once, then prints
 // the balances, unless the watchdog finds them deadlocked.
 func deadlockMain(ctx context.Context, out, stderr io.Writer, cfg deadlockConfig) error {
-	ctx, task := mainThread(ctx)
-	defer task.End()
 	account1 := &numberedAccount{id: 1, balance: 100}
 	account2 := &numberedAccount{id: 2, balance: 100}
 
@@ -67,12 +61,15 @@ func deadlockMain(ctx context.Context, out, stderr io.Writer, cfg deadlockConfig
 		pause = func() { time.Sleep(cfg.pause) }
 	}
 	var threads sync.WaitGroup
-	startThread(ctx, &threads, "Thread-1", func(ctx context.Context) {
-		transfer(ctx, out, account1, account2, 10, cfg.ordered, pause)
-	})
-	startThread(ctx, &threads, "Thread-2", func(ctx context.Context) {
-		transfer(ctx, out, account2, account1, 20, cfg.ordered, pause)
-	})
+	threads.Add(2)
+	go func() {
+		defer threads.Done()
+		transfer(threading.Named(ctx, "Thread-1"), out, account1, account2, 10, cfg.ordered, pause)
+	}()
+	go func() {
+		defer threads.Done()
+		transfer(threading.Named(ctx, "Thread-2"), out, account2, account1, 20, cfg.ordered, pause)
+	}()
 	if err := joinOrReport(&threads, stderr, cfg.watchdog); err != nil {
 		return err
 	}
@@ -88,17 +85,17 @@ func transfer(ctx context.Context, out io.Writer, from, to *numberedAccount, mon
 	if ordered && second.id < first.id {
 		first, second = second, first // the fix: every transfer locks account 1 first
 	}
-	trace.WithRegion(ctx, "wait for lock", first.mu.Lock)
+	first.mu.Lock()
 	defer first.mu.Unlock()
-	fmt.Fprintf(out, "thread %s locked account %d\n", currentThread(ctx), first.id)
+	fmt.Fprintf(out, "thread %s locked account %d\n", threading.CurrentThread(ctx), first.id)
 	pause()
-	fmt.Fprintf(out, "thread %s waits for account %d\n", currentThread(ctx), second.id)
-	trace.WithRegion(ctx, "wait for lock", second.mu.Lock)
+	fmt.Fprintf(out, "thread %s waits for account %d\n", threading.CurrentThread(ctx), second.id)
+	second.mu.Lock()
 	defer second.mu.Unlock()
-	fmt.Fprintf(out, "thread %s locked account %d\n", currentThread(ctx), second.id)
+	fmt.Fprintf(out, "thread %s locked account %d\n", threading.CurrentThread(ctx), second.id)
 	from.balance -= money
 	to.balance += money
-	fmt.Fprintf(out, "thread %s moved ￥%d from account %d to account %d\n", currentThread(ctx), money, from.id, to.id)
+	fmt.Fprintf(out, "thread %s moved ￥%d from account %d to account %d\n", threading.CurrentThread(ctx), money, from.id, to.id)
 }
 
 // joinOrReport waits for the threads, at most watchdog. If they are not done
@@ -120,7 +117,7 @@ func joinOrReport(threads *sync.WaitGroup, stderr io.Writer, watchdog time.Durat
 		return nil
 	case <-time.After(watchdog):
 		fmt.Fprintf(stderr, "watchdog: no transfer finished within %v. Where each thread waits:\n", watchdog)
-		writeThreadStacks(stderr)
+		threading.WriteStacks(stderr)
 		return errDeadlock
 	}
 }
@@ -152,37 +149,4 @@ func builtWithCgo() bool {
 		}
 	}
 	return true
-}
-
-// threadLabels finds a thread's name in a goroutine profile record.
-var threadLabels = regexp.MustCompile(`(?m)^# labels: .*"` + threadLabel + `":"([^"]*)"`)
-
-// writeThreadStacks writes the stack of each goroutine that startThread
-// named, from the goroutine profile (debug=1 is the text form that shows the
-// labels), keeping the frames of this program and of package sync.
-func writeThreadStacks(w io.Writer) {
-	var profile bytes.Buffer
-	pprof.Lookup("goroutine").WriteTo(&profile, 1)
-	var stacks []string
-	for _, record := range strings.Split(profile.String(), "\n\n") {
-		name := threadLabels.FindStringSubmatch(record)
-		if name == nil {
-			continue
-		}
-		stack := name[1] + ":\n"
-		for line := range strings.Lines(record) {
-			// A frame: "#\t0x4b6cb4\tmain.transfer+0x54\t\t/path/deadlock.go:84"
-			frame := strings.Split(strings.TrimSpace(line), "\t")
-			if len(frame) < 4 || frame[0] != "#" {
-				continue
-			}
-			function, _, _ := strings.Cut(frame[2], "+0x")
-			if strings.HasPrefix(function, "main.") || strings.HasPrefix(function, "sync.") {
-				stack += fmt.Sprintf("\t%s (%s)\n", function, frame[len(frame)-1])
-			}
-		}
-		stacks = append(stacks, stack)
-	}
-	slices.Sort(stacks)
-	fmt.Fprint(w, strings.Join(stacks, ""))
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"multithreading/internal/threading"
 	"sync"
 )
 
@@ -27,7 +28,7 @@ type studentKey struct{}
 func processStudent(ctx context.Context, out io.Writer) {
 	// 获取当前线程关联的student:
 	std := ctx.Value(studentKey{}).(string)
-	fmt.Fprintf(out, "Hello, %s (in %s)\n", std, currentThread(ctx))
+	fmt.Fprintf(out, "Hello, %s (in %s)\n", std, threading.CurrentThread(ctx))
 }
 
 func processThread(ctx context.Context, out io.Writer, name string) {
@@ -38,12 +39,20 @@ func processThread(ctx context.Context, out io.Writer, name string) {
 
 // localMain is the listing's module level code.
 func localMain(ctx context.Context, out io.Writer) {
-	ctx, task := mainThread(ctx)
-	defer task.End()
 	var wg sync.WaitGroup
-	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { processThread(ctx, out, "Alice") }) // t1.start()
-	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { processThread(ctx, out, "Bob") })   // t2.start()
-	wg.Wait()                                                                                         // t1.join(); t2.join()
+	// t1 = threading.Thread(target=process_thread, args=('Alice',), name='Thread-A'); t1.start()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		processThread(threading.Named(ctx, "Thread-A"), out, "Alice")
+	}()
+	// t2 = threading.Thread(target=process_thread, args=('Bob',), name='Thread-B'); t2.start()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		processThread(threading.Named(ctx, "Thread-B"), out, "Bob")
+	}()
+	wg.Wait() // t1.join(); t2.join()
 }
 
 // Student is the listing's Student(name).
@@ -71,20 +80,23 @@ func doTask2ByHand(ctx context.Context, out io.Writer, std Student) {
 }
 
 func doSubtask1(ctx context.Context, out io.Writer, std Student) {
-	fmt.Fprintf(out, "Hello, %s (in %s)\n", std.Name, currentThread(ctx))
+	fmt.Fprintf(out, "Hello, %s (in %s)\n", std.Name, threading.CurrentThread(ctx))
 }
 
 func doSubtask2(ctx context.Context, out io.Writer, std Student) {
-	fmt.Fprintf(out, "Bye, %s (in %s)\n", std.Name, currentThread(ctx))
+	fmt.Fprintf(out, "Bye, %s (in %s)\n", std.Name, threading.CurrentThread(ctx))
 }
 
 // localPassMain runs the first fragment in the same two threads.
 func localPassMain(ctx context.Context, out io.Writer) {
-	ctx, task := mainThread(ctx)
-	defer task.End()
 	var wg sync.WaitGroup
-	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { processStudentByHand(ctx, out, "Alice") })
-	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { processStudentByHand(ctx, out, "Bob") })
+	for thread, student := range map[string]string{"Thread-A": "Alice", "Thread-B": "Bob"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			processStudentByHand(threading.Named(ctx, thread), out, student)
+		}()
+	}
 	wg.Wait()
 }
 
@@ -116,33 +128,36 @@ func (d *studentDict) remove(thread string) {
 func stdThread(ctx context.Context, out io.Writer, globalDict *studentDict, name string) {
 	std := Student{Name: name}
 	// 把std放到全局变量global_dict中:
-	globalDict.put(currentThread(ctx), std)
+	globalDict.put(threading.CurrentThread(ctx), std)
 	// A context value goes away with its goroutine; a dict entry stays until
 	// someone deletes it.
-	defer globalDict.remove(currentThread(ctx))
+	defer globalDict.remove(threading.CurrentThread(ctx))
 	doTask1(ctx, out, globalDict)
 	doTask2(ctx, out, globalDict)
 }
 
 func doTask1(ctx context.Context, out io.Writer, globalDict *studentDict) {
 	// 不传入std，而是根据当前线程查找:
-	std := globalDict.get(currentThread(ctx))
+	std := globalDict.get(threading.CurrentThread(ctx))
 	doSubtask1(ctx, out, std) // the fragment's "...": what the first fragment's task does
 }
 
 func doTask2(ctx context.Context, out io.Writer, globalDict *studentDict) {
 	// 任何函数都可以查找出当前线程的std变量:
-	std := globalDict.get(currentThread(ctx))
+	std := globalDict.get(threading.CurrentThread(ctx))
 	doSubtask2(ctx, out, std)
 }
 
 // localDictMain runs the global_dict listing in the same two goroutines.
 func localDictMain(ctx context.Context, out io.Writer) {
-	ctx, task := mainThread(ctx)
-	defer task.End()
 	globalDict := &studentDict{students: map[string]Student{}}
 	var wg sync.WaitGroup
-	startThread(ctx, &wg, "Thread-A", func(ctx context.Context) { stdThread(ctx, out, globalDict, "Alice") })
-	startThread(ctx, &wg, "Thread-B", func(ctx context.Context) { stdThread(ctx, out, globalDict, "Bob") })
+	for thread, student := range map[string]string{"Thread-A": "Alice", "Thread-B": "Bob"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stdThread(threading.Named(ctx, thread), out, globalDict, student)
+		}()
+	}
 	wg.Wait()
 }

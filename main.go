@@ -382,9 +382,9 @@ func runDownload(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 		*seed = randomSeed()
 	}
 	if *task {
-		downloadTaskMain(ctx, stdout, *seed, *second)
+		downloadTaskMain(stdout, *seed, *second)
 	} else {
-		downloadMain(ctx, stdout, *seed, *second)
+		downloadMain(stdout, *seed, *second)
 	}
 	return nil
 }
@@ -416,7 +416,7 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	default:
 		account = &UnsafeAccount{processing: *delay}
 	}
-	bank(ctx, stdout, account, *depositors, *timed)
+	bank(stdout, account, *depositors, *timed)
 	return nil
 }
 
@@ -451,7 +451,7 @@ func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if *gomaxprocs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*gomaxprocs))
 	}
-	return spin(ctx, stdout, *goroutines, *duration)
+	return spin(stdout, *goroutines, *duration)
 }
 
 func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -478,10 +478,10 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		return err
 	}
 	if *kind == "cpu" {
-		cpuBound(ctx, stdout, *limit, *n)
+		cpuBound(stdout, *limit, *n)
 		return nil
 	}
-	return ioBound(ctx, stdout, *n, *wait, *osThreads)
+	return ioBound(stdout, *n, *wait, *osThreads)
 }
 
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {

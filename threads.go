@@ -1,10 +1,10 @@
 // Section 多线程 of the tutorial, the GIL paragraph after 线程之间的通信, and
 // section 进程 VS 线程, which has no listing: tasks makes it one.
 //
-// Python's threading.Thread becomes a goroutine started with sync.WaitGroup.Go
-// (startThread, which also names it), and t.join() becomes wg.Wait().
-// Goroutines have no names, so the name that threading.current_thread().name
-// would print travels in a context value. Unlike Python's threads, goroutines
+// Python's threading.Thread(...).start() becomes a go statement, and
+// t.join() becomes a sync.WaitGroup's Wait. Goroutines have no names, so the
+// name that threading.current_thread().name would print travels in a
+// context value (threading.Named). Unlike Python's threads, goroutines
 // run Go code on every core at once: spin measures it. And a goroutine is not
 // an OS thread: tasks --os-threads puts each task on one, to show the cost.
 
@@ -16,9 +16,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"multithreading/internal/rusage"
+	"multithreading/internal/threading"
 	"runtime"
 	"runtime/debug"
-	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,26 +27,28 @@ import (
 // loop is the code the new thread runs (Python: def loop()).
 // tick is the tutorial's time.sleep(1).
 func loop(ctx context.Context, out io.Writer, tick time.Duration) {
-	fmt.Fprintf(out, "thread %s is running...\n", currentThread(ctx))
+	fmt.Fprintf(out, "thread %s is running...\n", threading.CurrentThread(ctx))
 	n := 0
 	for n < 5 {
 		n = n + 1
-		fmt.Fprintf(out, "thread %s >>> %d\n", currentThread(ctx), n)
+		fmt.Fprintf(out, "thread %s >>> %d\n", threading.CurrentThread(ctx), n)
 		time.Sleep(tick)
 	}
-	fmt.Fprintf(out, "thread %s ended.\n", currentThread(ctx))
+	fmt.Fprintf(out, "thread %s ended.\n", threading.CurrentThread(ctx))
 }
 
 // loopMain is the listing's if __name__ == '__main__': block.
 func loopMain(ctx context.Context, out io.Writer, tick time.Duration) {
-	ctx, task := mainThread(ctx)
-	defer task.End()
-	fmt.Fprintf(out, "thread %s is running...\n", currentThread(ctx))
+	fmt.Fprintf(out, "thread %s is running...\n", threading.CurrentThread(ctx))
+	// t = threading.Thread(target=loop, name='LoopThread')
 	var t sync.WaitGroup
-	// t = threading.Thread(target=loop, name='LoopThread'); t.start()
-	startThread(ctx, &t, "LoopThread", func(ctx context.Context) { loop(ctx, out, tick) })
+	t.Add(1)
+	go func() { // t.start()
+		defer t.Done()
+		loop(threading.Named(ctx, "LoopThread"), out, tick)
+	}()
 	t.Wait() // t.join()
-	fmt.Fprintf(out, "thread %s ended.\n", currentThread(ctx))
+	fmt.Fprintf(out, "thread %s ended.\n", threading.CurrentThread(ctx))
 }
 
 // The two files of the download listings.
@@ -66,16 +68,22 @@ func download(out io.Writer, filename string, rng *rand.Rand, second time.Durati
 
 // downloadMain is the main() of the Thread(target=download) listing.
 // Its total is in the tutorial's seconds, whatever second lasts.
-func downloadMain(ctx context.Context, out io.Writer, seed uint64, second time.Duration) {
-	// The downloads print no thread names; Python would call them Thread-1
-	// and Thread-2, and so does a trace.
-	ctx, task := mainThread(ctx)
-	defer task.End()
+func downloadMain(out io.Writer, seed uint64, second time.Duration) {
 	start := time.Now()
 	var wg sync.WaitGroup
-	startThread(ctx, &wg, "Thread-1", func(context.Context) { download(out, pdfFile, newRand(seed, 1), second) }) // t1.start()
-	startThread(ctx, &wg, "Thread-2", func(context.Context) { download(out, aviFile, newRand(seed, 2), second) }) // t2.start()
-	wg.Wait()                                                                                                     // t1.join(); t2.join()
+	// t1 = Thread(target=download, args=('Python从入门到精通.pdf',)); t1.start()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		download(out, pdfFile, newRand(seed, 1), second)
+	}()
+	// t2 = Thread(target=download, args=('Peking Hot.avi',)); t2.start()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		download(out, aviFile, newRand(seed, 2), second)
+	}()
+	wg.Wait() // t1.join(); t2.join()
 	end := time.Now()
 	fmt.Fprintf(out, "总共耗费了%.3f秒\n", float64(end.Sub(start))/float64(second))
 }
@@ -98,16 +106,22 @@ func (t *DownloadTask) Run(out io.Writer) {
 
 // downloadTaskMain is the main() of the DownloadTask listing, which prints
 // its total with two decimals and a full stop.
-func downloadTaskMain(ctx context.Context, out io.Writer, seed uint64, second time.Duration) {
-	ctx, task := mainThread(ctx) // for a trace, as in downloadMain
-	defer task.End()
+func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	t1 := &DownloadTask{filename: pdfFile, rng: newRand(seed, 1), second: second}
-	startThread(ctx, &wg, "Thread-1", func(context.Context) { t1.Run(out) }) // t1.start()
+	wg.Add(1)
+	go func() { // t1.start()
+		defer wg.Done()
+		t1.Run(out)
+	}()
 	t2 := &DownloadTask{filename: aviFile, rng: newRand(seed, 2), second: second}
-	startThread(ctx, &wg, "Thread-2", func(context.Context) { t2.Run(out) }) // t2.start()
-	wg.Wait()                                                                // t1.join(); t2.join()
+	wg.Add(1)
+	go func() { // t2.start()
+		defer wg.Done()
+		t2.Run(out)
+	}()
+	wg.Wait() // t1.join(); t2.join()
 	end := time.Now()
 	fmt.Fprintf(out, "总共耗费了%.2f秒.\n", float64(end.Sub(start))/float64(second))
 }
@@ -116,11 +130,9 @@ func downloadTaskMain(ctx context.Context, out io.Writer, seed uint64, second ti
 // threads that loop forever". Python's threads take turns on one core; these
 // goroutines run on as many cores as GOMAXPROCS allows. The process reads its
 // own CPU time, so the figure it prints needs no outside tool.
-func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Duration) error {
+func spin(out io.Writer, goroutines int, duration time.Duration) error {
 	fmt.Fprintf(out, "%s spin for %v (GOMAXPROCS %d)\n",
 		howMany(goroutines, "goroutine"), duration, runtime.GOMAXPROCS(0))
-	ctx, task := mainThread(ctx)
-	defer task.End()
 	before, err := rusage.CPUTime()
 	if err != nil {
 		return err
@@ -131,13 +143,13 @@ func spin(ctx context.Context, out io.Writer, goroutines int, duration time.Dura
 	// still spinning: with 10,000 loops, for over a minute.
 	deadline := start.Add(duration)
 	var threads sync.WaitGroup
-	for i := range goroutines {
-		startThread(ctx, &threads, fmt.Sprintf("Thread-%d", i+1), func(ctx context.Context) {
-			trace.WithRegion(ctx, "busy loop", func() {
-				for time.Now().Before(deadline) { // Python's `while True`, with an end
-				}
-			})
-		})
+	for range goroutines {
+		threads.Add(1)
+		go func() {
+			defer threads.Done()
+			for time.Now().Before(deadline) { // Python's `while True`, with an end
+			}
+		}()
 	}
 	threads.Wait()
 
@@ -164,9 +176,7 @@ const maxOSThreadTasks = 9000
 //
 // With onOSThreads each task keeps an OS thread to itself, the tutorial's
 // kind of thread: the same tasks then show what a goroutine saves.
-func ioBound(ctx context.Context, out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
-	_, task := mainThread(ctx)
-	defer task.End()
+func ioBound(out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
 	runsOn := "goroutine"
 	if onOSThreads {
 		runsOn = "OS thread"
@@ -223,9 +233,7 @@ func ioBound(ctx context.Context, out io.Writer, n int, wait time.Duration, onOS
 // cpuBound is the compute-bound half: one fixed job, counting the primes
 // below limit, split over one goroutine, one per core, and many. Past the
 // number of cores, more goroutines only add switching: the speed-up stops.
-func cpuBound(ctx context.Context, out io.Writer, limit, many int) {
-	_, task := mainThread(ctx)
-	defer task.End()
+func cpuBound(out io.Writer, limit, many int) {
 	fmt.Fprintf(out, "count the primes below %d with\n", limit)
 	var alone time.Duration
 	for _, goroutines := range []int{1, runtime.NumCPU(), many} {
@@ -274,4 +282,29 @@ func isPrime(n int) bool {
 		}
 	}
 	return true
+}
+
+// randint is the twin of random.randint: a random int in [a, b].
+func randint(rng *rand.Rand, a, b int) int {
+	return a + rng.IntN(b-a+1)
+}
+
+// newRand returns the random source of one goroutine. Each goroutine gets
+// its own stream of the seed, so a seeded run draws the same numbers however
+// the goroutines are scheduled.
+func newRand(seed uint64, stream int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, uint64(stream)))
+}
+
+// plural is "s" for any count but 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// howMany says how many of noun: "1 goroutine", "2 goroutines".
+func howMany(n int, noun string) string {
+	return fmt.Sprintf("%d %s%s", n, noun, plural(n))
 }

@@ -138,17 +138,21 @@ func TestSpinUsesEveryCore(t *testing.T) {
 // (on a P, whatever the OS did with the thread). It returns the share of the
 // time during which the given number of them ran at once, from when the last
 // one began its busy loop to when the first one ended it, and how many
-// goroutines ran a busy loop.
+// goroutines ran a busy loop: those that spin started, which end with it.
 func shareAllRunning(events []traceEvent, atOnce int) (share float64, spinners int) {
 	began, ended := map[int64]int64{}, map[int64]int64{}
+	spinner := map[int64]bool{}
 	for _, e := range events {
-		if e.attrs["Type"] == "busy loop" {
-			switch e.kind {
-			case "RegionBegin":
-				began[e.g] = e.time
-			case "RegionEnd":
-				ended[e.g] = e.time
-			}
+		goID, _ := strconv.ParseInt(e.attrs["GoID"], 10, 64)
+		switch {
+		case e.kind != "StateTransition":
+		case e.transition == "NotExist->Runnable" && strings.HasPrefix(e.attrs["Start"], "main.spin."):
+			spinner[goID] = true
+		case !spinner[goID]:
+		case strings.HasSuffix(e.transition, "->Running") && began[goID] == 0:
+			began[goID] = e.time
+		case strings.HasSuffix(e.transition, "->NotExist"):
+			ended[goID] = e.time
 		}
 	}
 	from, to := int64(0), int64(math.MaxInt64)

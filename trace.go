@@ -1,16 +1,17 @@
 // --trace FILE, on every subcommand: the run written as a runtime/trace, for
 // `go tool trace FILE`, which shows each goroutine over time (running,
 // waiting, on which core) the way the tutorial only describes threads.
-// mainThread and startThread make each of the tutorial's threads a trace task
-// named as Python names it; the listings mark the steps worth seeing as
-// regions.
+// Each thread that a listing names (threading.Named) logs its name on its
+// goroutine, and the goroutine the command runs in logs MainThread's.
 
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"multithreading/internal/threading"
 	"os"
 	"runtime/trace"
 )
@@ -34,6 +35,7 @@ func withTrace(fs *flag.FlagSet, body func() error) error {
 			return err
 		}
 		file = f
+		trace.Log(context.Background(), threading.Label, "MainThread")
 		return nil
 	})
 	err := body()

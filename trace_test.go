@@ -1,6 +1,6 @@
-// Tests of trace.go: --trace writes a runtime/trace that `go tool trace`
-// reads, with the tutorial's threads as tasks and the listings' steps as
-// regions. The helpers here read a trace for threads_test.go too.
+// Tests of --trace: it writes a runtime/trace that `go tool trace` reads,
+// with the tutorial's threads under their names. The helpers here read a
+// trace for threads_test.go too.
 
 package main
 
@@ -42,7 +42,7 @@ type traceEvent struct {
 	kind       string            // TaskBegin, RegionBegin, StateTransition...
 	g          int64             // the goroutine it happened on; -1 for none
 	time       int64             // in nanoseconds
-	attrs      map[string]string // ID, Type, GoID...: quotes removed
+	attrs      map[string]string // ID, Type, GoID...: quotes removed; Start: a new goroutine's function
 	transition string            // StateTransition: as "Runnable->Running"
 }
 
@@ -71,7 +71,14 @@ func readTrace(t *testing.T, file string) []traceEvent {
 		t.Fatalf("go tool trace -d=parsed %s: %v\n%s", file, err, stderr.String())
 	}
 	var events []traceEvent
-	for _, line := range strings.Split(stdout.String(), "\n") {
+	text := strings.Split(stdout.String(), "\n")
+	for i, line := range text {
+		// A new goroutine's first frame, after its creation: its function.
+		if line == "TransitionStack=" && i+1 < len(text) && len(events) > 0 {
+			if last := &events[len(events)-1]; strings.HasPrefix(last.transition, "NotExist->") {
+				last.attrs["Start"], _, _ = strings.Cut(strings.TrimSpace(text[i+1]), " @ ")
+			}
+		}
 		m := traceEventLine.FindStringSubmatch(line)
 		if m == nil {
 			continue // a stack frame, or a line about the whole trace
@@ -96,57 +103,37 @@ func readTrace(t *testing.T, file string) []traceEvent {
 	return events
 }
 
-// typesOf returns the Type of each event of a kind, in order: the names of
-// the tasks or the regions that began.
-func typesOf(events []traceEvent, kind string) []string {
-	var types []string
+// threadNames returns the thread names that a trace logs, by goroutine.
+func threadNames(events []traceEvent) map[int64][]string {
+	names := map[int64][]string{}
 	for _, e := range events {
-		if e.kind == kind {
-			types = append(types, e.attrs["Type"])
+		if e.kind == "Log" && e.attrs["Category"] == "thread" {
+			names[e.g] = append(names[e.g], e.attrs["Message"])
 		}
 	}
-	return types
+	return names
 }
 
-// repeat returns n copies of items, one after the other.
-func repeat(n int, items ...string) []string {
-	var all []string
-	for range n {
-		all = append(all, items...)
-	}
-	return all
-}
-
-// Every subcommand takes --trace; each of the tutorial's threads is a task
-// named as Python names it, the threads a subtask of MainThread, and the
-// steps of a deposit and the waits for a lock are regions.
+// Every subcommand takes --trace. The goroutine a command runs in is
+// MainThread, and each thread that a listing names carries its name, each on
+// a goroutine of its own, so that go tool trace finds it by the name the
+// tutorial prints.
 func TestTraceNamesTheTutorialsThreads(t *testing.T) {
 	t.Parallel()
-	deposit := []string{"read balance", "sleep", "write balance"}
 	for _, tc := range []struct {
 		args    []string
 		exit    int
-		tasks   []string
-		regions []string
+		threads []string
 	}{
-		{[]string{"loop", "--tick", "1ms"}, 0, []string{"MainThread", "LoopThread"}, nil},
-		{[]string{"download", "--second", "1ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}, nil},
-		{[]string{"download", "--task", "--second", "1ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}, nil},
-		{[]string{"bank", "--lock=false", "--depositors", "3", "--delay", "1ms"}, 0,
-			[]string{"MainThread", "Thread-1", "Thread-2", "Thread-3"}, repeat(3, deposit...)},
-		{[]string{"bank", "--depositors", "3", "--delay", "1ms"}, 0,
-			[]string{"MainThread", "Thread-1", "Thread-2", "Thread-3"}, repeat(3, append([]string{"wait for lock"}, deposit...)...)},
-		{[]string{"bank", "--chan", "--depositors", "3", "--delay", "1ms"}, 0,
-			[]string{"MainThread", "Thread-1", "Thread-2", "Thread-3"}, repeat(3, "wait for teller")},
-		{[]string{"deadlock", "--ordered", "--pause", "1ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}, repeat(4, "wait for lock")},
-		// The deadlocked run fails, and its trace shows where: each thread began
-		// to wait for its second lock and never stopped.
-		{[]string{"deadlock", "--watchdog", "100ms"}, 1, []string{"MainThread", "Thread-1", "Thread-2"}, repeat(4, "wait for lock")},
-		{[]string{"spin", "--goroutines", "2", "--for", "10ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}, repeat(2, "busy loop")},
-		{[]string{"tasks", "--n", "10", "--wait", "1ms"}, 0, []string{"MainThread"}, nil},
-		{[]string{"local"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}, nil},
-		{[]string{"local", "--dict"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}, nil},
-		{[]string{"local", "--pass"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}, nil},
+		{[]string{"loop", "--tick", "1ms"}, 0, []string{"MainThread", "LoopThread"}},
+		{[]string{"download", "--second", "1ms"}, 0, []string{"MainThread"}},
+		{[]string{"bank", "--depositors", "3", "--delay", "1ms"}, 0, []string{"MainThread"}},
+		{[]string{"deadlock", "--ordered", "--pause", "1ms"}, 0, []string{"MainThread", "Thread-1", "Thread-2"}},
+		// The deadlocked run fails, and its trace still names both threads.
+		{[]string{"deadlock", "--watchdog", "100ms"}, 1, []string{"MainThread", "Thread-1", "Thread-2"}},
+		{[]string{"local"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}},
+		{[]string{"local", "--dict"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}},
+		{[]string{"local", "--pass"}, 0, []string{"MainThread", "Thread-A", "Thread-B"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -155,25 +142,15 @@ func TestTraceNamesTheTutorialsThreads(t *testing.T) {
 			if exit != tc.exit {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", exit, tc.exit, stderr)
 			}
-			events := readTrace(t, file)
-			if diff := cmp.Diff(tc.tasks, typesOf(events, "TaskBegin"), proctest.SameLines); diff != "" {
-				t.Errorf("tasks (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tc.regions, typesOf(events, "RegionBegin"), proctest.SameLines); diff != "" {
-				t.Errorf("regions (-want +got):\n%s", diff)
-			}
-			// The threads are MainThread's subtasks, which go tool trace shows
-			// together with it.
-			mainThreadID := ""
-			for _, e := range events {
-				if e.kind == "TaskBegin" && e.attrs["Type"] == "MainThread" {
-					mainThreadID = e.attrs["ID"]
+			var got []string
+			for g, names := range threadNames(readTrace(t, file)) {
+				if len(names) != 1 {
+					t.Errorf("goroutine %d has the names %q, want one", g, names)
 				}
+				got = append(got, names...)
 			}
-			for _, e := range events {
-				if e.kind == "TaskBegin" && e.attrs["Type"] != "MainThread" && e.attrs["Parent"] != mainThreadID {
-					t.Errorf("task %s has parent %s, want MainThread's id %s", e.attrs["Type"], e.attrs["Parent"], mainThreadID)
-				}
+			if diff := cmp.Diff(tc.threads, got, proctest.SameLines); diff != "" {
+				t.Errorf("thread names (-want +got):\n%s", diff)
 			}
 		})
 	}
