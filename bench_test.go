@@ -10,6 +10,7 @@ import (
 	"io"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
+	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"os/exec"
@@ -71,21 +72,21 @@ func bareRoundTrips(b *testing.B, n int) time.Duration {
 // benchmarkQueue moves b.N tasks through a real master's queue on loopback,
 // with the worker function given; an op is one task.
 func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, io.Writer, workerConfig) error, cfg workerConfig) {
-	queue := newLeasedQueue(b.N, nil, nil)
-	manager := newQueueManager(queue, []byte("hello world"), time.Minute, time.Minute, io.Discard)
+	taskQueue := queue.New(b.N, nil, nil)
+	manager := newQueueManager(taskQueue, []byte("hello world"), time.Minute, time.Minute, io.Discard)
 	if err := manager.start("127.0.0.1:0"); err != nil {
 		b.Fatal(err)
 	}
 	defer manager.shutdown(context.Background(), 0)
 	for range b.N {
-		queue.Put(7)
+		taskQueue.Put(7)
 	}
 	cfg.server, cfg.authkey, cfg.tries = manager.listener.Addr().String(), []byte("hello world"), 0
 	b.ResetTimer()
 	if err := worker(context.Background(), io.Discard, io.Discard, cfg); err != nil {
 		b.Fatal(err)
 	}
-	<-queue.finished
+	<-taskQueue.Finished()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 }

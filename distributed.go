@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/queue"
 	"net"
 	"time"
 )
@@ -35,13 +36,13 @@ type masterConfig struct {
 // hears of peers that fail the handshake.
 func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
 	// 接收结果的队列:
-	result := make(chan Result, resultBuffer)
+	result := make(chan queue.Result, resultBuffer)
 	// 发送任务的队列, which sends each task's first result to result, and
 	// says on stderr when a task goes back in it:
-	queue := newLeasedQueue(cfg.tasks, result, stderr)
+	taskQueue := queue.New(cfg.tasks, result, stderr)
 
 	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码:
-	manager := newQueueManager(queue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
+	manager := newQueueManager(taskQueue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
 
 	// 启动Queue:
 	if err := manager.start(cfg.addr); err != nil {
@@ -49,7 +50,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	}
 	defer manager.shutdown(ctx, 0) // when an error or Ctrl-C ends the listing early: hang up at once
 
-	task := queue // the master puts tasks in, as task.put(n)
+	task := taskQueue // the master puts tasks in, as task.put(n)
 
 	// 放几个任务进去:
 	rng := newRand(cfg.seed, 0)
@@ -69,7 +70,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 		case r := <-result:
 			fmt.Fprintf(out, "Result: %s\n", r.Text)
 		case <-time.After(cfg.timeout):
-			return noResultError(cfg, i, queue)
+			return noResultError(cfg, i, taskQueue)
 		case <-ctx.Done():
 			return fmt.Errorf("%w after %d of %d results", stopped(ctx), i, cfg.tasks)
 		}
@@ -152,7 +153,7 @@ func square(n int) string {
 }
 
 // noResultError is the master's error when results stop coming.
-func noResultError(cfg masterConfig, answered int, queue *leasedQueue) error {
+func noResultError(cfg masterConfig, answered int, taskQueue *queue.Queue) error {
 	return fmt.Errorf("no result within %v: %d of %d results arrived; %s",
-		cfg.timeout, answered, cfg.tasks, queue.missing())
+		cfg.timeout, answered, cfg.tasks, taskQueue.Missing())
 }

@@ -61,12 +61,6 @@ func workerTasks(worker *proctest.Proc) []int {
 	return tasks
 }
 
-func sortedInts(a []int) []int {
-	a = slices.Clone(a)
-	slices.Sort(a)
-	return a
-}
-
 func TestTwoWorkersShareTasks(t *testing.T) {
 	t.Parallel()
 	master, addr := startMaster(t, "--tasks", "10")
@@ -82,7 +76,7 @@ func TestTwoWorkersShareTasks(t *testing.T) {
 	}
 	tasks := checkMasterOutput(t, master)
 	ran := append(workerTasks(w1), workerTasks(w2)...)
-	if diff := cmp.Diff(sortedInts(tasks), sortedInts(ran)); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(tasks)), slices.Sorted(slices.Values(ran))); diff != "" {
 		t.Errorf("tasks run by the two workers, each once (-want +got):\n%s", diff)
 	}
 }
@@ -116,7 +110,7 @@ func TestKilledWorkerLosesNoTask(t *testing.T) {
 		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	tasks := checkMasterOutput(t, master)
-	if diff := cmp.Diff(sortedInts(tasks), sortedInts(workerTasks(fresh))); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(tasks)), slices.Sorted(slices.Values(workerTasks(fresh)))); diff != "" {
 		t.Errorf("the fresh worker should run every task, the killed one's (%s) too (-want +got):\n%s", m[1], diff)
 	}
 }
@@ -140,7 +134,7 @@ func TestSlowWorkerKeepsItsTask(t *testing.T) {
 	}
 	tasks := checkMasterOutput(t, master)
 	ran := append(workerTasks(slow), workerTasks(other)...)
-	if diff := cmp.Diff(sortedInts(tasks), sortedInts(ran)); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(tasks)), slices.Sorted(slices.Values(ran))); diff != "" {
 		t.Errorf("tasks run by the two workers, each once (-want +got):\n%s", diff)
 	}
 	if strings.Contains(master.Stderr.String(), "back in the queue") {
@@ -312,7 +306,7 @@ func TestBatchWorkerKeepsItsLease(t *testing.T) {
 	master, addr := startMaster(t, "--tasks", "4")
 	worker := start(t, "worker", "worker", "--server", addr, "--batch", "4", "--work", "1s", "--tries", "0")
 	finish(t, master, worker)
-	if diff := cmp.Diff(sortedInts(checkMasterOutput(t, master)), sortedInts(workerTasks(worker))); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(checkMasterOutput(t, master))), slices.Sorted(slices.Values(workerTasks(worker)))); diff != "" {
 		t.Errorf("tasks run, each once (-want +got):\n%s", diff)
 	}
 	if strings.Contains(master.Stderr.String(), "back in the queue") || worker.Stderr.String() != "" {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"multithreading/internal/queue"
 	"net"
 	"net/netip"
 	"os"
@@ -543,7 +544,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if *lease >= *timeout {
 		leaseOutlastsWait = fmt.Errorf("--lease %v must be shorter than --timeout %v: a stopped worker's task must come back while the master still waits for it", *lease, *timeout)
 	}
-	if err := validate(fs, hostPort("addr", *addr), port("addr", *addr, 0), positive("tasks", *tasks), atMost("tasks", *tasks, maxTasks),
+	if err := validate(fs, hostPort("addr", *addr), port("addr", *addr, 0), positive("tasks", *tasks), atMost("tasks", *tasks, queue.MaxTasks),
 		positive("timeout", *timeout), atLeast("lease", *lease, minLease), atMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"sync"
@@ -51,8 +52,8 @@ type TaskBatch struct {
 
 // TaskQueue is the task queue as one worker connection sees it.
 type TaskQueue struct {
-	queue  *leasedQueue
-	holder *holder // the connection the tasks are leased to
+	queue  *queue.Queue
+	holder *queue.Holder // the connection the tasks are leased to
 }
 
 // Get is task.get(timeout=...), for up to args.Max tasks at once.
@@ -60,21 +61,21 @@ func (t *TaskQueue) Get(args GetArgs, batch *TaskBatch) error {
 	if args.Max < 1 || args.Max > maxBatch || args.Wait < 0 || args.Wait > maxWait {
 		return fmt.Errorf("get: want 1 to %d tasks and a wait of at most %v", maxBatch, maxWait)
 	}
-	batch.Tasks, batch.Closed = t.queue.get(t.holder, args.Max, args.Wait)
-	batch.LeaseFor = t.holder.leaseFor
+	batch.Tasks, batch.Closed = t.queue.Get(t.holder, args.Max, args.Wait)
+	batch.LeaseFor = t.holder.LeaseFor
 	return nil
 }
 
 // Renew extends the leases of the tasks the worker is still working on.
 func (t *TaskQueue) Renew(leases LeaseList, renewed *int) error {
-	*renewed = t.queue.renew(t.holder, leases) // LeaseList has checked the count
+	*renewed = t.queue.Renew(t.holder, leases) // LeaseList has checked the count
 	return nil
 }
 
 // ResultQueue is the result queue as one worker connection sees it.
 type ResultQueue struct {
-	queue   *leasedQueue
-	holder  *holder
+	queue   *queue.Queue
+	holder  *queue.Holder
 	refused *throttledLog
 }
 
@@ -85,17 +86,18 @@ const refusedPrefix = "refused "
 // not answer a task leased to this connection are refused: the caller gets
 // an error, and the log a line.
 func (r *ResultQueue) Put(results ResultBatch, _ *struct{}) error {
-	refused, err := r.queue.putResults(r.holder, results)
+	reasons, err := r.queue.PutResults(r.holder, results)
+	refused := tally(reasons)
 	if n := refused.count(); n > 0 {
-		r.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, r.holder.name, refused), refused)
+		r.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, r.holder.Name, refused), refused)
 		return fmt.Errorf("%s%d of %d results (%v)", refusedPrefix, n, len(results), refused)
 	}
 	return err
 }
 
-// QueueManager serves a leasedQueue to the workers that know the authkey.
+// QueueManager serves a queue.Queue to the workers that know the authkey.
 type QueueManager struct {
-	queue          *leasedQueue
+	queue          *queue.Queue
 	authkey        []byte
 	leaseFor       time.Duration // how long a Go worker's lease lasts unrenewed
 	pythonLeaseFor time.Duration // how long a Python worker's lease lasts: it cannot renew
@@ -116,8 +118,8 @@ type QueueManager struct {
 // newQueueManager serves queue to the workers that know authkey. A Go
 // worker's lease lasts leaseFor unrenewed; a Python worker, which cannot
 // renew, has pythonLeaseFor.
-func newQueueManager(queue *leasedQueue, authkey []byte, leaseFor, pythonLeaseFor time.Duration, stderr io.Writer) *QueueManager {
-	return &QueueManager{queue: queue, authkey: authkey, leaseFor: leaseFor, pythonLeaseFor: pythonLeaseFor, stderr: stderr,
+func newQueueManager(tasks *queue.Queue, authkey []byte, leaseFor, pythonLeaseFor time.Duration, stderr io.Writer) *QueueManager {
+	return &QueueManager{queue: tasks, authkey: authkey, leaseFor: leaseFor, pythonLeaseFor: pythonLeaseFor, stderr: stderr,
 		turnedAway: newThrottledLog(stderr, "rejected", "turned away %d more peer%s"),
 		refused:    newThrottledLog(stderr, "refused", "refused %d more result%s"),
 		served:     make(chan struct{}), workers: map[net.Conn]struct{}{}}
@@ -165,11 +167,11 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 		return
 	}
 
-	worker := newHolder(conn.RemoteAddr().String(), m.leaseFor, true)
+	worker := queue.NewHolder(conn.RemoteAddr().String(), m.leaseFor, true)
 	codec := newServerCodec(conn, func(err error) {
-		m.queue.hungUp(worker)
+		m.queue.HungUp(worker)
 		if errors.Is(err, errFrameTooLarge) || errors.Is(err, errMalformed) {
-			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", worker.name, err), tally{"bad message": 1})
+			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", worker.Name, err), tally{"bad message": 1})
 		}
 	})
 	server := rpc.NewServer()
@@ -204,7 +206,7 @@ func (m *QueueManager) shutdown(ctx context.Context, grace time.Duration) {
 
 	m.listener.Close()
 	<-m.served
-	m.queue.shutdown()
+	m.queue.Shutdown()
 	handled := make(chan struct{})
 	go func() { m.handlers.Wait(); close(handled) }()
 	select {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"multithreading/internal/proctest"
+	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"os"
@@ -52,7 +53,7 @@ func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, err
 
 // putRaw puts results and returns the master's own answer: PutBatch would
 // take a refusal in its stride.
-func putRaw(m *RemoteQueueManager, results ...Result) error {
+func putRaw(m *RemoteQueueManager, results ...queue.Result) error {
 	return m.call(context.Background(), "ResultQueue.Put", ResultBatch(results), &struct{}{}, proctest.Timeout)
 }
 
@@ -87,13 +88,13 @@ func TestMasterRefusesForgedResults(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		from    *RemoteQueueManager
-		results []Result
+		results []queue.Result
 		want    string
 	}{
-		{"forged ids", forger, []Result{{ID: 0, Text: "forged 0"}, {ID: 1, Text: "forged 1"}}, "refused 2 of 2 results (not leased to it: 2)"},
-		{"another connection's lease", forger, []Result{{ID: task.ID, Lease: task.Lease, Text: "forged"}}, "refused 1 of 1 results (not leased to it: 1)"},
-		{"the lease holder", honest, []Result{{ID: task.ID, Lease: task.Lease, Text: square(task.N)}}, "<nil>"},
-		{"the lease holder again", honest, []Result{{ID: task.ID, Lease: task.Lease, Text: "again"}}, "refused 1 of 1 results (not leased to it: 1)"},
+		{"forged ids", forger, []queue.Result{{ID: 0, Text: "forged 0"}, {ID: 1, Text: "forged 1"}}, "refused 2 of 2 results (not leased to it: 2)"},
+		{"another connection's lease", forger, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: "forged"}}, "refused 1 of 1 results (not leased to it: 1)"},
+		{"the lease holder", honest, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: square(task.N)}}, "<nil>"},
+		{"the lease holder again", honest, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: "again"}}, "refused 1 of 1 results (not leased to it: 1)"},
 	} {
 		if got := errString(putRaw(tc.from, tc.results...)); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
@@ -165,8 +166,8 @@ func TestMasterBoundsPipelinedCalls(t *testing.T) {
 // full and sums up the rest, most frequent first.
 func TestThrottledLog(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
-	l := newThrottledLog(&out, "rejected", "turned away %d more peer%s")
+	out := proctest.NewLineLog()
+	l := newThrottledLog(out, "rejected", "turned away %d more peer%s")
 	l.add("127.0.0.1:1: first", tally{"wrong key": 1})
 	for range 3 {
 		l.add("silent", tally{"silent": 1})

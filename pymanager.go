@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"multithreading/internal/pickle"
+	"multithreading/internal/queue"
 	"net"
 	"os"
 	"slices"
@@ -37,15 +38,15 @@ import (
 // workerTaskQueue is the worker's end of the master's task queue, whichever
 // protocol the master speaks: remoteTaskQueue or pyTaskQueue.
 type workerTaskQueue interface {
-	Get(ctx context.Context, wait time.Duration) (Task, error)
-	GetBatch(ctx context.Context, most int, wait time.Duration) ([]Task, error)
+	Get(ctx context.Context, wait time.Duration) (queue.Task, error)
+	GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error)
 }
 
 // workerResultQueue is the worker's end of the master's result queue:
 // remoteResultQueue or pyResultQueue.
 type workerResultQueue interface {
-	Put(ctx context.Context, task Task, r string) error
-	PutBatch(ctx context.Context, results []Result) error
+	Put(ctx context.Context, task queue.Task, r string) error
+	PutBatch(ctx context.Context, results []queue.Result) error
 }
 
 // workerQueueManager is task_worker.py's QueueManager once connected:
@@ -277,40 +278,40 @@ type pyTaskQueue struct{ m *pyQueueManager }
 
 // Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
 // with errEmpty if none came.
-func (q pyTaskQueue) Get(ctx context.Context, wait time.Duration) (Task, error) {
+func (q pyTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Task, error) {
 	value, err := q.m.call(ctx, q.m.taskID, "get", pickle.Tuple{}, pickle.Dict{{Key: "timeout", Value: wait.Seconds()}}, wait+answerTimeout)
 	if err != nil {
-		return Task{}, err
+		return queue.Task{}, err
 	}
 	n, ok := value.(int64)
 	if !ok || n > maxSquarable || n < -maxSquarable {
-		return Task{}, fmt.Errorf("the master sent task %s: want an integer from %d to %d", pickle.Repr(value), -maxSquarable, maxSquarable)
+		return queue.Task{}, fmt.Errorf("the master sent task %s: want an integer from %d to %d", pickle.Repr(value), -maxSquarable, maxSquarable)
 	}
-	return Task{N: int(n)}, nil
+	return queue.Task{N: int(n)}, nil
 }
 
 // GetBatch gets one task: a Python queue hands them out one at a time.
-func (q pyTaskQueue) GetBatch(ctx context.Context, _ int, wait time.Duration) ([]Task, error) {
+func (q pyTaskQueue) GetBatch(ctx context.Context, _ int, wait time.Duration) ([]queue.Task, error) {
 	task, err := q.Get(ctx, wait)
 	if err != nil {
 		return nil, err
 	}
-	return []Task{task}, nil
+	return []queue.Task{task}, nil
 }
 
 type pyResultQueue struct{ m *pyQueueManager }
 
 // Put sends the result r (Python: result.put(r)). A Python master keeps no
 // track of which worker holds which task, so task goes unused.
-func (q pyResultQueue) Put(ctx context.Context, _ Task, r string) error {
+func (q pyResultQueue) Put(ctx context.Context, _ queue.Task, r string) error {
 	_, err := q.m.call(ctx, q.m.resultID, "put", pickle.Tuple{r}, pickle.Dict{}, answerTimeout)
 	return err
 }
 
 // PutBatch puts each result in turn.
-func (q pyResultQueue) PutBatch(ctx context.Context, results []Result) error {
+func (q pyResultQueue) PutBatch(ctx context.Context, results []queue.Result) error {
 	for _, r := range results {
-		if err := q.Put(ctx, Task{}, r.Text); err != nil {
+		if err := q.Put(ctx, queue.Task{}, r.Text); err != nil {
 			return err
 		}
 	}

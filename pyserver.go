@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"math"
 	"multithreading/internal/pickle"
+	"multithreading/internal/queue"
 	"net"
 	"strconv"
 	"strings"
@@ -101,9 +102,9 @@ func (m *QueueManager) managerRequest(r pyRequest) (reply pickle.Tuple, accepted
 // servePythonQueues answers a Python worker's calls of the queues' methods
 // until its connection ends, when the tasks leased to it go back.
 func (m *QueueManager) servePythonQueues(conn net.Conn) {
-	worker := newHolder(conn.RemoteAddr().String(), m.pythonLeaseFor, false)
-	defer m.queue.hungUp(worker)
-	var leased []Task // oldest first: a put answers leased[0]
+	worker := queue.NewHolder(conn.RemoteAddr().String(), m.pythonLeaseFor, false)
+	defer m.queue.HungUp(worker)
+	var leased []queue.Task // oldest first: a put answers leased[0]
 	for {
 		request, err := m.readPyRequest(conn)
 		if err != nil {
@@ -127,13 +128,13 @@ func (m *QueueManager) servePythonQueues(conn net.Conn) {
 // pyGet is task.get(block=True, timeout=None): a task leased to worker, or
 // queue.Empty once the wait is over. A get with no timeout waits, as in
 // Python, until a task comes, or no task ever will.
-func (m *QueueManager) pyGet(worker *holder, r pyRequest, leased []Task) (pickle.Tuple, []Task) {
+func (m *QueueManager) pyGet(worker *queue.Holder, r pyRequest, leased []queue.Task) (pickle.Tuple, []queue.Task) {
 	wait, err := pyGetWait(r)
 	if err != nil {
 		return pyRaise("ValueError", err.Error()), leased
 	}
 	for {
-		tasks, closed := m.queue.get(worker, 1, wait)
+		tasks, closed := m.queue.Get(worker, 1, wait)
 		if len(tasks) > 0 {
 			return pyReturn(tasks[0].N), append(leased, tasks[0])
 		}
@@ -185,16 +186,17 @@ func pyGetWait(r pyRequest) (time.Duration, error) {
 // as Python's str(r) would print it. A result whose lease ran out is
 // refused and logged, but not raised in the worker: the task went to
 // another worker, and the tutorial's worker would die of the exception.
-func (m *QueueManager) pyPut(worker *holder, r pyRequest, leased []Task) (pickle.Tuple, []Task) {
+func (m *QueueManager) pyPut(worker *queue.Holder, r pyRequest, leased []queue.Task) (pickle.Tuple, []queue.Task) {
 	if len(leased) == 0 {
-		m.refused.add(fmt.Sprintf("a result from %s (no task leased to it)", worker.name), tally{notLeased: 1})
+		m.refused.add(fmt.Sprintf("a result from %s (no task leased to it)", worker.Name), tally{queue.NotLeased: 1})
 		return pyRaise("RuntimeError", "refused: no task is leased to this worker"), leased
 	}
 	task := leased[0]
-	refused, err := m.queue.putResults(worker, []Result{{ID: task.ID, Lease: task.Lease, Text: pyStr(pyArg(r.args, 0))}})
+	reasons, err := m.queue.PutResults(worker, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: pyStr(pyArg(r.args, 0))}})
+	refused := tally(reasons)
 	if n := refused.count(); n > 0 {
-		m.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, worker.name, refused), refused)
-		if refused[notLeased] == n {
+		m.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, worker.Name, refused), refused)
+		if refused[queue.NotLeased] == n {
 			return pyReturn(nil), leased[1:]
 		}
 		return pyRaise("RuntimeError", fmt.Sprintf("refused: %v", refused)), leased[1:]

@@ -11,6 +11,7 @@ import (
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
+	"multithreading/internal/queue"
 	"regexp"
 	"slices"
 	"strconv"
@@ -162,7 +163,7 @@ func TestGoMasterMixedWorkers(t *testing.T) {
 		}
 		ran = append(ran, workerTasks(w)...)
 	}
-	if diff := cmp.Diff(sortedInts(tasks), sortedInts(ran)); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(tasks)), slices.Sorted(slices.Values(ran))); diff != "" {
 		t.Errorf("tasks run by the three workers, each once (-want +got):\n%s", diff)
 	}
 }
@@ -203,7 +204,7 @@ func TestGoMasterRoguePythonPeer(t *testing.T) {
 // task_worker.py needs, and a clean error, never a crash, for the rest.
 func TestManagerRequests(t *testing.T) {
 	t.Parallel()
-	m := newQueueManager(newLeasedQueue(1, nil, nil), []byte("hello world"), time.Second, time.Second, io.Discard)
+	m := newQueueManager(queue.New(1, nil, nil), []byte("hello world"), time.Second, time.Second, io.Discard)
 	for _, tc := range []struct {
 		request  pyRequest
 		reply    pickle.Tuple
@@ -262,24 +263,24 @@ func TestPyGetWait(t *testing.T) {
 // not raised in it: the tutorial's worker would die of the exception.
 func TestPyPutAfterTheLeaseRanOut(t *testing.T) {
 	t.Parallel()
-	queue := newLeasedQueue(1, make(chan Result, 1), io.Discard)
-	queue.Put(7)
-	var masterLog lockedBuffer
-	m := newQueueManager(queue, []byte("hello world"), time.Second, 20*time.Millisecond, &masterLog)
-	slow := newHolder("127.0.0.1:7001", m.pythonLeaseFor, false)
+	taskQueue := queue.New(1, make(chan queue.Result, 1), io.Discard)
+	taskQueue.Put(7)
+	masterLog := proctest.NewLineLog()
+	m := newQueueManager(taskQueue, []byte("hello world"), time.Second, 20*time.Millisecond, masterLog)
+	slow := queue.NewHolder("127.0.0.1:7001", m.pythonLeaseFor, false)
 	reply, leased := m.pyGet(slow, pyRequest{method: "get", kwds: pickle.Dict{{Key: "timeout", Value: int64(1)}}}, nil)
 	if diff := cmp.Diff(pyReturn(7), reply); diff != "" || len(leased) != 1 {
 		t.Fatalf("get (-want +got):\n%s", diff)
 	}
 	// Another worker waits until the slow one's lease has run out.
-	if tasks, _ := queue.get(newHolder("127.0.0.1:7002", time.Hour, true), 1, proctest.Timeout); len(tasks) != 1 {
+	if tasks, _ := taskQueue.Get(queue.NewHolder("127.0.0.1:7002", time.Hour, true), 1, proctest.Timeout); len(tasks) != 1 {
 		t.Fatalf("the other worker got %v", tasks)
 	}
 	reply, leased = m.pyPut(slow, pyRequest{method: "put", args: pickle.Tuple{"7 * 7 = 49"}}, leased)
 	if diff := cmp.Diff(pyReturn(nil), reply); diff != "" || len(leased) != 0 {
 		t.Errorf("late put (-want +got):\n%s", diff)
 	}
-	if answered, _, _ := queue.progress(); answered != 0 {
+	if answered, _, _ := taskQueue.Progress(); answered != 0 {
 		t.Errorf("the late result counted")
 	}
 	m.refused.flush()

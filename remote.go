@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"strings"
@@ -220,17 +221,17 @@ type remoteTaskQueue struct{ m *RemoteQueueManager }
 
 // Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
 // with errEmpty if none came, and errNoTasksLeft once none ever will.
-func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (Task, error) {
+func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Task, error) {
 	tasks, err := q.GetBatch(ctx, 1, wait)
 	if err != nil {
-		return Task{}, err
+		return queue.Task{}, err
 	}
 	return tasks[0], nil
 }
 
 // GetBatch is Get for up to most tasks. The tasks' lease is renewed until
 // their results are put.
-func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]Task, error) {
+func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error) {
 	var batch TaskBatch
 	if err := q.m.call(ctx, "TaskQueue.Get", GetArgs{Max: most, Wait: wait}, &batch, wait+answerTimeout); err != nil {
 		return nil, err
@@ -272,7 +273,7 @@ func (m *RemoteQueueManager) hold(batch TaskBatch) {
 }
 
 // release forgets the results sent for a lease.
-func (m *RemoteQueueManager) release(results []Result) {
+func (m *RemoteQueueManager) release(results []queue.Result) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range results {
@@ -285,17 +286,17 @@ func (m *RemoteQueueManager) release(results []Result) {
 type remoteResultQueue struct{ m *RemoteQueueManager }
 
 // Put sends the result r of task (Python: result.put(r)).
-func (q remoteResultQueue) Put(ctx context.Context, task Task, r string) error {
-	return q.PutBatch(ctx, []Result{{ID: task.ID, Lease: task.Lease, Text: r}})
+func (q remoteResultQueue) Put(ctx context.Context, task queue.Task, r string) error {
+	return q.PutBatch(ctx, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: r}})
 }
 
 // PutBatch sends many results in one call. If the master refuses some,
 // because their lease ran out and their task went to another worker, the
 // worker says so and goes on.
-func (q remoteResultQueue) PutBatch(ctx context.Context, results []Result) error {
+func (q remoteResultQueue) PutBatch(ctx context.Context, results []queue.Result) error {
 	for _, r := range results {
-		if len(r.Text) > maxResultText {
-			return fmt.Errorf("the result of task #%d is %d bytes, more than the master takes (%d)", r.ID, len(r.Text), maxResultText)
+		if len(r.Text) > queue.MaxText {
+			return fmt.Errorf("the result of task #%d is %d bytes, more than the master takes (%d)", r.ID, len(r.Text), queue.MaxText)
 		}
 	}
 	err := q.m.call(ctx, "ResultQueue.Put", ResultBatch(results), &struct{}{}, answerTimeout)

@@ -6,6 +6,7 @@ package main
 import (
 	"crypto/rand"
 	"io"
+	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"testing"
@@ -16,7 +17,7 @@ import (
 type greedyQueue struct{}
 
 func (greedyQueue) Get(args GetArgs, batch *TaskBatch) error {
-	batch.Tasks = make([]Task, args.Max+2)
+	batch.Tasks = make([]queue.Task, args.Max+2)
 	batch.LeaseFor = time.Minute
 	return nil
 }

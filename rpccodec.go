@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"sync"
@@ -33,11 +34,10 @@ import (
 )
 
 const (
-	maxBatch      = 1024 // the most tasks one call may move
-	maxResultText = 1024 // the longest result a worker may send, in bytes
-	// maxFrame fits a batch of maxBatch results of maxResultText bytes,
+	maxBatch = 1024 // the most tasks one call may move
+	// maxFrame fits a batch of maxBatch results of queue.MaxText bytes,
 	// with room for gob's field tags and type descriptions.
-	maxFrame       = maxBatch*(maxResultText+32) + 4096
+	maxFrame       = maxBatch*(queue.MaxText+32) + 4096
 	maxInFlight    = 64               // calls one worker connection may have running on the master
 	readTimeout    = 10 * time.Second // for a frame's bytes to arrive once its length has
 	writeTimeout   = 10 * time.Second // for a frame to be written

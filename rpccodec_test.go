@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"testing"
@@ -39,7 +40,7 @@ func requestFrames(t testing.TB, calls ...any) []byte {
 	codec := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent})
 	for i, body := range calls {
 		method := "TaskQueue.Get"
-		if _, ok := body.([]Result); ok {
+		if _, ok := body.([]queue.Result); ok {
 			method = "ResultQueue.Put"
 		}
 		if err := codec.write(&rpc.Request{ServiceMethod: method, Seq: uint64(i)}, body); err != nil {
@@ -77,11 +78,11 @@ func TestCodecRefusesOversizedFrame(t *testing.T) {
 // Two calls, as a worker sends them, read back whole.
 func TestCodecReadsWhatTheClientWrites(t *testing.T) {
 	t.Parallel()
-	sent := requestFrames(t, GetArgs{Max: 3, Wait: time.Second}, []Result{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}})
+	sent := requestFrames(t, GetArgs{Max: 3, Wait: time.Second}, []queue.Result{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}})
 	codec := newServerCodec(newScriptedConn(sent), func(error) {})
 	var request rpc.Request
 	var args GetArgs
-	var results []Result
+	var results []queue.Result
 	if err := codec.ReadRequestHeader(&request); err != nil || request.ServiceMethod != "TaskQueue.Get" {
 		t.Fatalf("first header %+v, %v", request, err)
 	}
@@ -103,7 +104,7 @@ func TestCodecReadsWhatTheClientWrites(t *testing.T) {
 func FuzzServerCodec(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(requestFrames(f, GetArgs{Max: 1, Wait: time.Second}))
-	f.Add(requestFrames(f, []Result{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}}, GetArgs{Max: 2}))
+	f.Add(requestFrames(f, []queue.Result{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}}, GetArgs{Max: 2}))
 	f.Add(binary.BigEndian.AppendUint32(nil, 0xffffffff))
 	f.Add(append(binary.BigEndian.AppendUint32(nil, 3), 1, 2, 3))
 	f.Fuzz(func(t *testing.T, sent []byte) {
@@ -114,7 +115,7 @@ func FuzzServerCodec(f *testing.F) {
 			if codec.ReadRequestHeader(&request) != nil {
 				break
 			}
-			var results []Result
+			var results []queue.Result
 			if codec.ReadRequestBody(&results) != nil {
 				break
 			}

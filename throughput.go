@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/queue"
 	"multithreading/internal/rusage"
 	"net"
 	"sync"
@@ -37,14 +38,14 @@ const minPoll = 10 * time.Millisecond
 // many results came in how long, from the first task a worker took; its
 // peak memory, and how many tasks went back in the queue, go to stderr.
 func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
-	queue := newLeasedQueue(cfg.tasks, nil, nil) // results and requeues are only counted
-	manager := newQueueManager(queue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
+	taskQueue := queue.New(cfg.tasks, nil, nil) // results and requeues are only counted
+	manager := newQueueManager(taskQueue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
 	if err := manager.start(cfg.addr); err != nil {
 		return err
 	}
 	defer manager.shutdown(ctx, 0)
 	defer func() { // however the run ends
-		if _, _, requeued := queue.progress(); requeued > 0 {
+		if _, _, requeued := taskQueue.Progress(); requeued > 0 {
 			fmt.Fprintf(stderr, "master: %s went back in the queue\n", howMany(requeued, "task"))
 		}
 	}()
@@ -54,7 +55,7 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 		if i%(1<<16) == 0 && ctx.Err() != nil {
 			return fmt.Errorf("%w while putting tasks", stopped(ctx))
 		}
-		queue.Put(randint(rng, 0, 10000))
+		taskQueue.Put(randint(rng, 0, 10000))
 	}
 
 	// Wait for the last result, failing if none comes for cfg.timeout.
@@ -63,20 +64,20 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 	lastCount := 0
 	for done := false; !done; {
 		select {
-		case <-queue.finished:
+		case <-taskQueue.Finished():
 			done = true
 		case <-watchdog.C:
-			answered, _, _ := queue.progress()
+			answered, _, _ := taskQueue.Progress()
 			if answered == lastCount {
-				return noResultError(cfg, answered, queue)
+				return noResultError(cfg, answered, taskQueue)
 			}
 			lastCount = answered
 		case <-ctx.Done():
-			answered, _, _ := queue.progress()
+			answered, _, _ := taskQueue.Progress()
 			return fmt.Errorf("%w after %d of %d results", stopped(ctx), answered, cfg.tasks)
 		}
 	}
-	_, since, _ := queue.progress()
+	_, since, _ := taskQueue.Progress()
 	elapsed := time.Since(since)
 	manager.shutdown(ctx, shutdownGrace)
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
@@ -138,8 +139,8 @@ func batchWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) e
 }
 
 // runBatch does a batch of tasks and sends their results in one call.
-func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, tasks []Task, cfg workerConfig) error {
-	results := make([]Result, len(tasks))
+func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, tasks []queue.Task, cfg workerConfig) error {
+	results := make([]queue.Result, len(tasks))
 	for i, t := range tasks {
 		n := t.N
 		if !cfg.quiet {
@@ -148,7 +149,7 @@ func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, task
 		if err := sleep(ctx, cfg.work); err != nil {
 			return err
 		}
-		results[i] = Result{ID: t.ID, Lease: t.Lease, Text: square(n)}
+		results[i] = queue.Result{ID: t.ID, Lease: t.Lease, Text: square(n)}
 	}
 	return result.PutBatch(ctx, results)
 }

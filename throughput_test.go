@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"multithreading/internal/proctest"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -54,7 +55,7 @@ func TestBatchWorkerOutput(t *testing.T) {
 		t.Fatalf("master exited %d: %s", exit, master.Stderr)
 	}
 	tasks := checkMasterOutput(t, master)
-	if diff := cmp.Diff(sortedInts(tasks), sortedInts(workerTasks(worker))); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(tasks)), slices.Sorted(slices.Values(workerTasks(worker)))); diff != "" {
 		t.Errorf("tasks run (-want +got):\n%s", diff)
 	}
 	got := proctest.Lines(worker.Stdout.String())

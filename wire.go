@@ -13,13 +13,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"multithreading/internal/queue"
 )
 
 // ResultBatch is what ResultQueue.Put carries: at most maxBatch results.
-type ResultBatch []Result
+type ResultBatch []queue.Result
 
 // TaskList is what TaskQueue.Get answers: at most maxBatch tasks.
-type TaskList []Task
+type TaskList []queue.Task
 
 // LeaseList is what TaskQueue.Renew carries: at most maxInFlight leases.
 type LeaseList []uint64
@@ -43,10 +44,10 @@ func (b *ResultBatch) GobDecode(data []byte) error {
 	results := make(ResultBatch, 0, count)
 	for range count {
 		id, lease, size := r.varint(), r.uvarint(), r.uvarint()
-		if size > maxResultText && r.err == nil {
-			r.err = fmt.Errorf("%w: a result of %d bytes (at most %d)", errBadList, size, maxResultText)
+		if size > queue.MaxText && r.err == nil {
+			r.err = fmt.Errorf("%w: a result of %d bytes (at most %d)", errBadList, size, queue.MaxText)
 		}
-		results = append(results, Result{ID: int(id), Lease: lease, Text: string(r.bytes(size))})
+		results = append(results, queue.Result{ID: int(id), Lease: lease, Text: string(r.bytes(size))})
 	}
 	*b = results
 	return r.done()
@@ -67,7 +68,7 @@ func (l *TaskList) GobDecode(data []byte) error {
 	count := r.count(maxBatch, 3)
 	tasks := make(TaskList, 0, count)
 	for range count {
-		tasks = append(tasks, Task{ID: int(r.varint()), N: int(r.varint()), Lease: r.uvarint()})
+		tasks = append(tasks, queue.Task{ID: int(r.varint()), N: int(r.varint()), Lease: r.uvarint()})
 	}
 	*l = tasks
 	return r.done()

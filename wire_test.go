@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"multithreading/internal/queue"
 	"net/rpc"
 	"reflect"
 	"testing"
@@ -21,7 +22,7 @@ func TestWireListsRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, list := range []any{
 		ResultBatch{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}, {ID: math.MinInt, Lease: 1 << 63, Text: ""}},
-		TaskList{{ID: 3, N: 9999, Lease: 7}, {ID: maxTasks, N: -1, Lease: 0}},
+		TaskList{{ID: 3, N: 9999, Lease: 7}, {ID: queue.MaxTasks, N: -1, Lease: 0}},
 		LeaseList{0, 1, 1 << 63},
 		ResultBatch{},
 	} {

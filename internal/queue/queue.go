@@ -1,18 +1,17 @@
-// The master's task queue of section 分布式进程, with what a network needs
-// and Python's queue.Queue lacks: no task is lost when a worker dies or
-// stops, and no result counts unless it comes from the worker that was given
-// the task.
+// Package queue is Python's queue.Queue as the master of section 分布式进程
+// keeps it, with what a network needs and queue.Queue lacks: no task is lost
+// when a worker dies or stops, and no result counts unless it comes from the
+// worker that was given the task.
 //
-// A task handed to a worker is leased to that worker's connection for a
-// short time, and the connection renews the lease while the worker works, as
-// SQS extends a message's visibility timeout or beanstalkd's `touch` resets
-// its TTR. If the connection ends, or the lease runs out because the worker
-// stopped renewing it, the task goes back in the queue for the next worker
-// that asks, and the master says so. A result counts only if it comes over
-// the connection that holds the task's current lease, and only the first:
-// each task's result reaches the master exactly once.
-
-package main
+// A task handed to a worker is leased to that worker's connection, its
+// Holder, for a short time, and the connection renews the lease while the
+// worker works, as SQS extends a message's visibility timeout or beanstalkd's
+// `touch` resets its TTR. If the connection ends, or the lease runs out
+// because the worker stopped renewing it, the task goes back in the queue for
+// the next worker that asks, and the master says so. A result counts only if
+// it comes over the connection that holds the task's current lease, and only
+// the first: each task's result reaches the master exactly once.
+package queue
 
 import (
 	"cmp"
@@ -39,28 +38,31 @@ type Result struct {
 	Text  string // "n * n = r", as task_worker.py formats it
 }
 
-// maxTasks is the most tasks a master puts: 8 bytes each while they wait,
-// 80 MB in all, and ids that fit an int32 on every platform.
-const maxTasks = 10_000_000
+// MaxText is the longest result a worker may send, in bytes.
+const MaxText = 1024
 
-// A holder is one worker connection as the queue sees it. The leases it
+// MaxTasks is the most tasks a master puts: 8 bytes each while they wait,
+// 80 MB in all, and ids that fit an int32 on every platform.
+const MaxTasks = 10_000_000
+
+// A Holder is one worker connection as the queue sees it. The leases it
 // holds hang off it, so that its end ends all of them at once.
-type holder struct {
-	name     string        // the worker's address, for the log
-	leaseFor time.Duration // how long its leases last unrenewed
+type Holder struct {
+	Name     string        // the worker's address, for the log
+	LeaseFor time.Duration // how long its leases last unrenewed
 	renews   bool          // it renews its leases: a Go worker; a Python one cannot
 	gone     chan struct{} // closed when its connection has ended
 
 	leases map[uint64]*lease // guarded by the queue's mu
 }
 
-func newHolder(name string, leaseFor time.Duration, renews bool) *holder {
-	return &holder{name: name, leaseFor: leaseFor, renews: renews, gone: make(chan struct{}), leases: map[uint64]*lease{}}
+func NewHolder(name string, leaseFor time.Duration, renews bool) *Holder {
+	return &Holder{Name: name, LeaseFor: leaseFor, renews: renews, gone: make(chan struct{}), leases: map[uint64]*lease{}}
 }
 
 // A lease is one handout of tasks to one holder.
 type lease struct {
-	holder      *holder
+	Holder      *Holder
 	tasks       []queued // sorted by id
 	answered    []bool   // by index in tasks
 	outstanding int      // results still to come
@@ -71,11 +73,11 @@ type lease struct {
 // queued is a task as the master keeps it: 8 bytes, so a million fit in 8 MB.
 type queued struct{ id, n int32 }
 
-// leasedQueue holds a fixed number of tasks from Put until each has a
+// Queue holds a fixed number of tasks from Put until each has a
 // result. A task waiting for a worker is in pending, a task out with a
 // worker is in its lease, and a task with a result is only a bit in done:
 // the master keeps nothing else of it.
-type leasedQueue struct {
+type Queue struct {
 	total      int
 	ready      chan struct{} // holds a token while pending may have tasks
 	finished   chan struct{} // closed once every task has its result, or at shutdown
@@ -95,12 +97,12 @@ type leasedQueue struct {
 	requeued  int               // how many times a task went back in the queue
 }
 
-// newLeasedQueue makes a queue for total tasks. Each task's first result is
+// New makes a queue for total tasks. Each task's first result is
 // sent on results; with nil results, they are only counted (see progress).
 // Tasks that go back in the queue are reported to requeueLog, or with nil,
 // only counted.
-func newLeasedQueue(total int, results chan Result, requeueLog io.Writer) *leasedQueue {
-	return &leasedQueue{
+func New(total int, results chan Result, requeueLog io.Writer) *Queue {
+	return &Queue{
 		total:      total,
 		ready:      make(chan struct{}, 1),
 		finished:   make(chan struct{}),
@@ -114,7 +116,7 @@ func newLeasedQueue(total int, results chan Result, requeueLog io.Writer) *lease
 }
 
 // Put adds a task (Python: task.put(n)).
-func (q *leasedQueue) Put(n int) {
+func (q *Queue) Put(n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.put == q.total {
@@ -126,7 +128,7 @@ func (q *leasedQueue) Put(n int) {
 }
 
 // signal wakes one waiting get. q.mu must be held.
-func (q *leasedQueue) signal() {
+func (q *Queue) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default: // a token is there already
@@ -136,7 +138,7 @@ func (q *leasedQueue) signal() {
 // get leases up to most tasks to h, waiting up to wait for the first. It
 // returns none if wait passes or h's connection ends, and closed once no
 // task will ever come.
-func (q *leasedQueue) get(h *holder, most int, wait time.Duration) (tasks []Task, closed bool) {
+func (q *Queue) Get(h *Holder, most int, wait time.Duration) (tasks []Task, closed bool) {
 	if tasks, closed := q.lend(h, most); tasks != nil || closed {
 		return tasks, closed
 	}
@@ -160,7 +162,7 @@ func (q *leasedQueue) get(h *holder, most int, wait time.Duration) (tasks []Task
 
 // lend leases up to most pending tasks to h. It returns nil if none is
 // pending or h is gone, and closed once the queue is.
-func (q *leasedQueue) lend(h *holder, most int) (tasks []Task, closed bool) {
+func (q *Queue) lend(h *Holder, most int) (tasks []Task, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -192,9 +194,9 @@ func (q *leasedQueue) lend(h *holder, most int) (tasks []Task, closed bool) {
 	q.lastLease++
 	leaseID := q.lastLease
 	slices.SortFunc(taken, func(a, b queued) int { return cmp.Compare(a.id, b.id) })
-	l := &lease{holder: h, tasks: taken, answered: make([]bool, len(taken)), outstanding: len(taken),
-		expires: time.Now().Add(h.leaseFor)}
-	l.timer = time.AfterFunc(h.leaseFor, func() { q.expire(leaseID) })
+	l := &lease{Holder: h, tasks: taken, answered: make([]bool, len(taken)), outstanding: len(taken),
+		expires: time.Now().Add(h.LeaseFor)}
+	l.timer = time.AfterFunc(h.LeaseFor, func() { q.expire(leaseID) })
 	q.leases[leaseID] = l
 	h.leases[leaseID] = l
 	tasks = make([]Task, len(taken))
@@ -206,13 +208,13 @@ func (q *leasedQueue) lend(h *holder, most int) (tasks []Task, closed bool) {
 
 // renew extends those of the given leases that h holds by h.leaseFor, and
 // says how many it extended: the others are no longer h's.
-func (q *leasedQueue) renew(h *holder, leaseIDs []uint64) (renewed int) {
+func (q *Queue) Renew(h *Holder, leaseIDs []uint64) (renewed int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, id := range leaseIDs {
 		if l := h.leases[id]; l != nil {
-			l.expires = time.Now().Add(h.leaseFor)
-			l.timer.Reset(h.leaseFor)
+			l.expires = time.Now().Add(h.LeaseFor)
+			l.timer.Reset(h.LeaseFor)
 			renewed++
 		}
 	}
@@ -221,17 +223,17 @@ func (q *leasedQueue) renew(h *holder, leaseIDs []uint64) (renewed int) {
 
 // Why a result is refused.
 const (
-	notLeased  = "not leased to it" // an unknown lease, another worker's, or one that ran out
-	notInLease = "not in its lease"
-	duplicate  = "answered already"
-	tooLong    = "too long"
+	NotLeased  = "not leased to it" // an unknown lease, another worker's, or one that ran out
+	NotInLease = "not in its lease"
+	Duplicate  = "answered already"
+	TooLong    = "too long"
 )
 
-// putResults records the results that h sends. A result counts if h holds
+// PutResults records the results that h sends. A result counts if h holds
 // the lease it quotes and the task has no answer yet; the others are
 // refused and counted. Each task's first result goes to the master.
-func (q *leasedQueue) putResults(h *holder, results []Result) (refused tally, err error) {
-	refused = tally{}
+func (q *Queue) PutResults(h *Holder, results []Result) (refused map[string]int, err error) {
+	refused = map[string]int{}
 	first := make([]Result, 0, len(results))
 	q.mu.Lock()
 	for _, r := range results {
@@ -260,19 +262,19 @@ func (q *leasedQueue) putResults(h *holder, results []Result) (refused tally, er
 }
 
 // accept records r from h, or says why not. q.mu must be held.
-func (q *leasedQueue) accept(h *holder, r Result) (refusedBecause string) {
+func (q *Queue) accept(h *Holder, r Result) (refusedBecause string) {
 	l := h.leases[r.Lease]
 	if l == nil {
-		return notLeased
+		return NotLeased
 	}
 	i, found := slices.BinarySearchFunc(l.tasks, r.ID, func(t queued, id int) int { return cmp.Compare(int(t.id), id) })
 	switch {
 	case !found:
-		return notInLease
+		return NotInLease
 	case l.answered[i] || q.isDone(l.tasks[i].id):
-		return duplicate
-	case len(r.Text) > maxResultText:
-		return tooLong
+		return Duplicate
+	case len(r.Text) > MaxText:
+		return TooLong
 	}
 	l.answered[i] = true
 	q.done[r.ID/64] |= 1 << (r.ID % 64)
@@ -283,9 +285,9 @@ func (q *leasedQueue) accept(h *holder, r Result) (refusedBecause string) {
 	return ""
 }
 
-// hungUp gives back every task leased to h, whose connection has ended, and
+// HungUp gives back every task leased to h, whose connection has ended, and
 // lets no new lease go to it.
-func (q *leasedQueue) hungUp(h *holder) {
+func (q *Queue) HungUp(h *Holder) {
 	q.mu.Lock()
 	select {
 	case <-h.gone:
@@ -298,18 +300,18 @@ func (q *leasedQueue) hungUp(h *holder) {
 	for id := range h.leases {
 		back = append(back, q.endLease(id)...)
 	}
-	q.report(back, fmt.Sprintf("its worker %s hung up", h.name))
+	q.report(back, fmt.Sprintf("its worker %s hung up", h.Name))
 	q.mu.Unlock()
 }
 
 // expire gives back the tasks of a lease that ran out.
-func (q *leasedQueue) expire(leaseID uint64) {
+func (q *Queue) expire(leaseID uint64) {
 	q.mu.Lock()
 	var back []queued
 	why := "its lease ran out (the worker stopped renewing it)"
 	if l := q.leases[leaseID]; l != nil && !time.Now().Before(l.expires) {
-		if !l.holder.renews {
-			why = fmt.Sprintf("its lease ran out (its worker, %s, speaks Python and cannot renew it: the task took longer than %v)", l.holder.name, l.holder.leaseFor)
+		if !l.Holder.renews {
+			why = fmt.Sprintf("its lease ran out (its worker, %s, speaks Python and cannot renew it: the task took longer than %v)", l.Holder.Name, l.Holder.LeaseFor)
 		}
 		back = q.endLease(leaseID)
 	} // else a renewal came as the timer fired, and reset it
@@ -319,14 +321,14 @@ func (q *leasedQueue) expire(leaseID uint64) {
 
 // endLease ends a lease and puts its unanswered tasks back in the queue,
 // returning them. q.mu must be held.
-func (q *leasedQueue) endLease(leaseID uint64) (back []queued) {
+func (q *Queue) endLease(leaseID uint64) (back []queued) {
 	l := q.leases[leaseID]
 	if l == nil {
 		return nil
 	}
 	l.timer.Stop()
 	delete(q.leases, leaseID)
-	delete(l.holder.leases, leaseID)
+	delete(l.Holder.leases, leaseID)
 	if q.closed {
 		return nil
 	}
@@ -341,7 +343,7 @@ func (q *leasedQueue) endLease(leaseID uint64) (back []queued) {
 // report tells the requeue log of tasks that went back in the queue. q.mu
 // must be held, so that the line is out before another worker can take
 // one of the tasks: the master's log tells the story in order.
-func (q *leasedQueue) report(back []queued, why string) {
+func (q *Queue) report(back []queued, why string) {
 	if len(back) == 0 || q.requeueLog == nil {
 		return
 	}
@@ -362,7 +364,7 @@ func (q *leasedQueue) report(back []queued, why string) {
 
 // shutdown wakes every waiting get with closed, and every put blocked on a
 // result nobody will read. No lease is given after it.
-func (q *leasedQueue) shutdown() {
+func (q *Queue) Shutdown() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.close()
@@ -377,7 +379,7 @@ func (q *leasedQueue) shutdown() {
 }
 
 // close closes finished once. q.mu must be held.
-func (q *leasedQueue) close() {
+func (q *Queue) close() {
 	if !q.closed {
 		q.closed = true
 		close(q.finished)
@@ -385,13 +387,13 @@ func (q *leasedQueue) close() {
 }
 
 // isDone reports whether task id has its result. q.mu must be held.
-func (q *leasedQueue) isDone(id int32) bool {
+func (q *Queue) isDone(id int32) bool {
 	return q.done[id/64]&(1<<(id%64)) != 0
 }
 
 // dropDone filters out, in place, the tasks that have their result.
 // q.mu must be held.
-func (q *leasedQueue) dropDone(tasks []queued) []queued {
+func (q *Queue) dropDone(tasks []queued) []queued {
 	kept := tasks[:0]
 	for _, t := range tasks {
 		if !q.isDone(t.id) {
@@ -403,14 +405,14 @@ func (q *leasedQueue) dropDone(tasks []queued) []queued {
 
 // progress reports how many tasks have their result, since when workers
 // have been taking tasks, and how many times a task went back in the queue.
-func (q *leasedQueue) progress() (answered int, since time.Time, requeued int) {
+func (q *Queue) Progress() (answered int, since time.Time, requeued int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.doneCount, q.firstLent, q.requeued
 }
 
 // missing describes the tasks without a result, for an error message.
-func (q *leasedQueue) missing() string {
+func (q *Queue) Missing() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	unanswered := q.dropDone(slices.Clone(q.pending))
@@ -428,3 +430,6 @@ func (q *leasedQueue) missing() string {
 	}
 	return "missing tasks: " + strings.Join(list, ", ")
 }
+
+// Finished is closed once every task has its result, or at shutdown.
+func (q *Queue) Finished() <-chan struct{} { return q.finished }
