@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/cli"
 	"multithreading/internal/queue"
 	"net"
 	"time"
@@ -59,7 +60,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 		fmt.Fprintf(out, "Put task %d...\n", n)
 		task.Put(n)
 		if ctx.Err() != nil { // Ctrl-C, during a long list of puts
-			return fmt.Errorf("%w after putting %d of %d tasks", stopped(ctx), i+1, cfg.tasks)
+			return fmt.Errorf("%w after putting %d of %d tasks", cli.Stopped(ctx), i+1, cfg.tasks)
 		}
 	}
 
@@ -72,7 +73,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 		case <-time.After(cfg.timeout):
 			return noResultError(cfg, i, taskQueue)
 		case <-ctx.Done():
-			return fmt.Errorf("%w after %d of %d results", stopped(ctx), i, cfg.tasks)
+			return fmt.Errorf("%w after %d of %d results", cli.Stopped(ctx), i, cfg.tasks)
 		}
 	}
 
@@ -132,7 +133,7 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 		n := t.N
 		fmt.Fprintf(out, "run task %d * %d...\n", n, n)
 		r := square(n)
-		if err := sleep(ctx, cfg.work); err != nil { // time.sleep(1)
+		if err := cli.Sleep(ctx, cfg.work); err != nil { // time.sleep(1)
 			return err
 		}
 		if err := result.Put(ctx, t, r); err != nil {

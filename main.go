@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"multithreading/internal/cli"
 	"multithreading/internal/queue"
 	"net"
 	"net/netip"
@@ -37,15 +38,15 @@ var errUsage = errors.New("usage error")
 // and as shells report a signal, 128 + its number: 130 for Ctrl-C (SIGINT),
 // 143 for SIGTERM.
 func exitCode(err error) int {
-	var sig signalError
+	var sig cli.SignalError
 	switch {
 	case errors.As(err, &sig):
-		return 128 + int(sig.signal)
+		return 128 + int(sig.Signal)
 	case err == nil:
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
-	case errors.Is(err, errInterrupted):
+	case errors.Is(err, cli.ErrInterrupted):
 		return 130
 	default:
 		return 1
@@ -95,14 +96,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		fs.Usage = func() { printCommandUsage(fs.Output(), c, fs) }
-		err := withTrace(fs, func() error { return c.run(ctx, fs, args[1:], stdout, stderr) })
+		err := cli.WithTrace(fs, func() error { return c.run(ctx, fs, args[1:], stdout, stderr) })
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return nil
 		case err != nil && !errors.Is(err, errUsage):
-			sayWithin(stderr, 500*time.Millisecond, fmt.Sprintf("%s: %v\n", c.name, err))
+			cli.SayWithin(stderr, 500*time.Millisecond, fmt.Sprintf("%s: %v\n", c.name, err))
 		}
 		return err
 	}
@@ -551,7 +552,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if *seed == 0 {
 		*seed = randomSeed()
 	}
-	ctx, stop := interruptible(ctx, stderr)
+	ctx, stop := cli.Interruptible(ctx, stderr)
 	defer stop()
 	// The master's log must never hold up its queue (logwriter.go).
 	masterLog := newDroppingWriter(stderr)
@@ -596,7 +597,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 			*batch = autoBatch
 		}
 	}
-	ctx, stop := interruptible(ctx, stderr)
+	ctx, stop := cli.Interruptible(ctx, stderr)
 	defer stop()
 	cfg := workerConfig{
 		server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work,

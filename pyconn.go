@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"multithreading/internal/cli"
 	"multithreading/internal/pickle"
 	"net"
 	"time"
@@ -330,7 +331,7 @@ func (c *pyConn) call(ctx context.Context, request any, timeout time.Duration) (
 	defer stop()
 	reply, err := c.exchange(message)
 	if ctx.Err() != nil {
-		return nil, stopped(ctx)
+		return nil, cli.Stopped(ctx)
 	}
 	return reply, err
 }

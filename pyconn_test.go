@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"multithreading/internal/cli"
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
@@ -395,8 +396,8 @@ func TestPyConnCallBounded(t *testing.T) {
 		<-requests
 		cancel()
 	}()
-	if _, err := c.call(ctx, "hello", proctest.Timeout); err != errInterrupted {
-		t.Errorf("cancelled call: %v, want %v", err, errInterrupted)
+	if _, err := c.call(ctx, "hello", proctest.Timeout); err != cli.ErrInterrupted {
+		t.Errorf("cancelled call: %v, want %v", err, cli.ErrInterrupted)
 	}
 }
 

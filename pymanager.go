@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/cli"
 	"multithreading/internal/pickle"
 	"multithreading/internal/queue"
 	"net"
@@ -93,7 +94,7 @@ func connectPyQueueManager(ctx context.Context, conn net.Conn, challenge []byte,
 	stop()
 	switch {
 	case ctx.Err() != nil:
-		return nil, stopped(ctx)
+		return nil, cli.Stopped(ctx)
 	case errors.Is(err, errAuth):
 		return nil, err
 	case err != nil:
@@ -170,7 +171,7 @@ func (m *pyQueueManager) dial(ctx context.Context) (*pyConn, error) {
 	if _, err := pyClientHandshake(conn, m.authkey); err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
-			return nil, stopped(ctx)
+			return nil, cli.Stopped(ctx)
 		}
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func (m *pyQueueManager) call(ctx context.Context, id, method string, args pickl
 	select {
 	case <-m.turn:
 	case <-ctx.Done():
-		return nil, stopped(ctx)
+		return nil, cli.Stopped(ctx)
 	}
 	defer func() { m.turn <- struct{}{} }()
 	if m.broken != nil {
@@ -212,7 +213,7 @@ func (m *pyQueueManager) call(ctx context.Context, id, method string, args pickl
 // pyCallError says why a call got no reply.
 func pyCallError(err error, method string, timeout time.Duration) error {
 	switch {
-	case errors.Is(err, errInterrupted):
+	case errors.Is(err, cli.ErrInterrupted):
 		return err // which signal it was
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)

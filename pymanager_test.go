@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"multithreading/internal/cli"
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
@@ -188,8 +189,8 @@ func TestPyMasterGetInterrupted(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = m.getTaskQueue().Get(ctx, maxWait)
-	if err != errInterrupted {
-		t.Errorf("got %v, want %v", err, errInterrupted)
+	if err != cli.ErrInterrupted {
+		t.Errorf("got %v, want %v", err, cli.ErrInterrupted)
 	}
 	if waited := time.Since(start); waited > maxWait/2 {
 		t.Errorf("a get interrupted after 100ms returned after %v", waited)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/cli"
 	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
@@ -66,7 +67,7 @@ func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry
 		if !said {
 			fmt.Fprintf(stderr, "worker: no master at %s yet; trying for up to %v\n", addr, retry)
 		}
-		if err := sleep(ctx, pause); err != nil {
+		if err := cli.Sleep(ctx, pause); err != nil {
 			return nil, err
 		}
 		pause = min(2*pause, time.Second)
@@ -121,7 +122,7 @@ func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	case err == nil:
 		return conn, nil
 	case ctx.Err() != nil:
-		return nil, stopped(ctx)
+		return nil, cli.Stopped(ctx)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return nil, fmt.Errorf("cannot connect to %s: %w", addr, errNoMaster)
 	}
@@ -134,7 +135,7 @@ func handshakeError(ctx context.Context, addr string, err error) error {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return stopped(ctx)
+		return cli.Stopped(ctx)
 	case errors.Is(err, errAuth):
 		return err
 	}
@@ -154,7 +155,7 @@ func (m *RemoteQueueManager) Close() error {
 // timeout, closes the connection, which ends every call on it at once.
 func (m *RemoteQueueManager) call(ctx context.Context, method string, args, reply any, timeout time.Duration) error {
 	if ctx.Err() != nil {
-		return stopped(ctx)
+		return cli.Stopped(ctx)
 	}
 	stop := context.AfterFunc(ctx, func() { m.client.Close() })
 	defer stop()
@@ -167,7 +168,7 @@ func (m *RemoteQueueManager) call(ctx context.Context, method string, args, repl
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return stopped(ctx)
+		return cli.Stopped(ctx)
 	case timedOut.Load():
 		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)
 	case errors.As(err, &serverErr):

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/cli"
 	"multithreading/internal/queue"
 	"multithreading/internal/rusage"
 	"net"
@@ -53,7 +54,7 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 	rng := newRand(cfg.seed, 0)
 	for i := range cfg.tasks {
 		if i%(1<<16) == 0 && ctx.Err() != nil {
-			return fmt.Errorf("%w while putting tasks", stopped(ctx))
+			return fmt.Errorf("%w while putting tasks", cli.Stopped(ctx))
 		}
 		taskQueue.Put(randint(rng, 0, 10000))
 	}
@@ -74,7 +75,7 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 			lastCount = answered
 		case <-ctx.Done():
 			answered, _, _ := taskQueue.Progress()
-			return fmt.Errorf("%w after %d of %d results", stopped(ctx), answered, cfg.tasks)
+			return fmt.Errorf("%w after %d of %d results", cli.Stopped(ctx), answered, cfg.tasks)
 		}
 	}
 	_, since, _ := taskQueue.Progress()
@@ -146,7 +147,7 @@ func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, task
 		if !cfg.quiet {
 			fmt.Fprintf(out, "run task %d * %d...\n", n, n)
 		}
-		if err := sleep(ctx, cfg.work); err != nil {
+		if err := cli.Sleep(ctx, cfg.work); err != nil {
 			return err
 		}
 		results[i] = queue.Result{ID: t.ID, Lease: t.Lease, Text: square(n)}

@@ -4,7 +4,7 @@
 // Each thread that a listing names (threading.Named) logs its name on its
 // goroutine, and the goroutine the command runs in logs MainThread's.
 
-package main
+package cli
 
 import (
 	"context"
@@ -16,10 +16,10 @@ import (
 	"runtime/trace"
 )
 
-// withTrace defines --trace on a command's flags and runs the command. The
+// WithTrace defines --trace on a command's flags and runs the command. The
 // trace starts as soon as the flag is parsed, so that it covers all of the
 // command's work, and stops when the command returns.
-func withTrace(fs *flag.FlagSet, body func() error) error {
+func WithTrace(fs *flag.FlagSet, body func() error) error {
 	var file *os.File
 	fs.Func("trace", "write a runtime/trace of the run to `FILE`, to open with go tool trace FILE", func(name string) error {
 		if file != nil {

@@ -1,7 +1,10 @@
-// Ctrl-C and SIGTERM, for the listings that wait: the master, the worker and
-// their sleeps.
-
-package main
+// Package cli is what the program's command line needs beyond package flag:
+// flags with errors that say what to type, --trace, and Ctrl-C and SIGTERM
+// with the exit codes that shells give them.
+//
+// This file: Ctrl-C and SIGTERM, for the listings that wait: the master, the
+// worker and their sleeps.
+package cli
 
 import (
 	"context"
@@ -13,23 +16,23 @@ import (
 	"time"
 )
 
-// errInterrupted reports a Ctrl-C or a SIGTERM; errors.As finds the signal
-// in a signalError, which exitCode turns into 128 + its number, as shells do.
-var errInterrupted = errors.New("interrupted")
+// ErrInterrupted reports a Ctrl-C or a SIGTERM; errors.As finds the signal
+// in a SignalError, which exitCode turns into 128 + its number, as shells do.
+var ErrInterrupted = errors.New("interrupted")
 
-// signalError is the cause of a context that a signal cancelled.
-type signalError struct{ signal syscall.Signal }
+// SignalError is the cause of a context that a signal cancelled.
+type SignalError struct{ Signal syscall.Signal }
 
-func (e signalError) Error() string {
-	if e.signal == syscall.SIGTERM {
+func (e SignalError) Error() string {
+	if e.Signal == syscall.SIGTERM {
 		return "terminated"
 	}
 	return "interrupted"
 }
 
-func (e signalError) Is(target error) bool { return target == errInterrupted }
+func (e SignalError) Is(target error) bool { return target == ErrInterrupted }
 
-// interruptible returns a context that the first Ctrl-C (SIGINT) or SIGTERM
+// Interruptible returns a context that the first Ctrl-C (SIGINT) or SIGTERM
 // cancels, with the signal as its cause, so that the master and the worker
 // close their connections before they exit. A second signal exits at once:
 // whoever presses Ctrl-C twice does not want to wait for anything.
@@ -37,7 +40,7 @@ func (e signalError) Is(target error) bool { return target == errInterrupted }
 // Only the master and the worker call it. A program that listens for signals
 // can never be "asleep" to Go's runtime, which then no longer reports a
 // deadlock (golang/go#21576), so the other listings leave signals alone.
-func interruptible(ctx context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
+func Interruptible(ctx context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
@@ -45,14 +48,14 @@ func interruptible(ctx context.Context, stderr io.Writer) (context.Context, cont
 	go func() {
 		select {
 		case sig := <-signals:
-			cancel(signalError{sig.(syscall.Signal)})
+			cancel(SignalError{sig.(syscall.Signal)})
 		case <-done:
 			return
 		}
 		select {
 		case sig := <-signals:
 			// Say so, unless stderr is stuck: then go without a word.
-			sayWithin(stderr, 100*time.Millisecond, "exiting at once\n")
+			SayWithin(stderr, 100*time.Millisecond, "exiting at once\n")
 			os.Exit(128 + int(sig.(syscall.Signal)))
 		case <-done:
 		}
@@ -64,9 +67,9 @@ func interruptible(ctx context.Context, stderr io.Writer) (context.Context, cont
 	}
 }
 
-// sayWithin writes line to w, but waits at most limit: a stderr that
+// SayWithin writes line to w, but waits at most limit: a stderr that
 // nobody reads must not keep the program from exiting.
-func sayWithin(w io.Writer, limit time.Duration, line string) {
+func SayWithin(w io.Writer, limit time.Duration, line string) {
 	said := make(chan struct{})
 	go func() { io.WriteString(w, line); close(said) }()
 	select {
@@ -76,17 +79,17 @@ func sayWithin(w io.Writer, limit time.Duration, line string) {
 }
 
 // stopped is the error a listing returns when ctx is done: the signal that
-// ended it, or errInterrupted.
-func stopped(ctx context.Context) error {
-	var sig signalError
+// ended it, or ErrInterrupted.
+func Stopped(ctx context.Context) error {
+	var sig SignalError
 	if errors.As(context.Cause(ctx), &sig) {
 		return sig
 	}
-	return errInterrupted
+	return ErrInterrupted
 }
 
 // sleep is time.Sleep that Ctrl-C cuts short.
-func sleep(ctx context.Context, d time.Duration) error {
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
@@ -96,6 +99,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-timer.C:
 		return nil
 	case <-ctx.Done():
-		return stopped(ctx)
+		return Stopped(ctx)
 	}
 }
