@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/mpconn"
 	"net"
 	"os"
 	"slices"
@@ -123,7 +124,7 @@ func (m *QueueManager) crowdOutLocked() bool {
 // admitted ends a peer's handshake, whose error was err, and says why it is
 // turned away, or "" if it is now a worker. A wrong key is counted by the
 // protocol the peer spoke.
-func (m *QueueManager) admitted(peer *pendingPeer, protocol peerProtocol, err error) (turnedAwayBecause string) {
+func (m *QueueManager) admitted(peer *pendingPeer, protocol mpconn.Protocol, err error) (turnedAwayBecause string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wasCrowdedOut := peer.crowdedOut
@@ -141,7 +142,7 @@ func (m *QueueManager) admitted(peer *pendingPeer, protocol peerProtocol, err er
 	case err == nil:
 		m.workers[peer.Conn] = struct{}{}
 		return ""
-	case errors.Is(err, errAuth):
+	case errors.Is(err, mpconn.ErrAuth):
 		return fmt.Sprintf("wrong key, %v", protocol)
 	case errors.As(err, &timeout) && timeout.Timeout():
 		return "silent"

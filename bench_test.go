@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
 	"multithreading/internal/queue"
@@ -126,7 +127,7 @@ func BenchmarkHandshake(b *testing.B) {
 			}
 			go func() {
 				defer conn.Close()
-				serverHandshake(conn, key, rand.Reader)
+				mpconn.ServerHandshake(conn, key, rand.Reader)
 			}()
 		}
 	}()
@@ -135,7 +136,7 @@ func BenchmarkHandshake(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := clientHandshake(conn, key, rand.Reader); err != nil {
+		if err := mpconn.ClientHandshake(conn, key, rand.Reader); err != nil {
 			b.Fatal(err)
 		}
 		conn.Close()

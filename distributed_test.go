@@ -192,7 +192,7 @@ func TestMasterSurvivesBadPeers(t *testing.T) {
 	garbage := dial()
 	garbage.Write([]byte("GET / HTTP/1.0\r\n\r\n")) // "GET " is a length of 1195725856
 	master.Stderr.WaitFor(t, master, regexp.MustCompile(
-		`^master: rejected 127\.0\.0\.1:\d+: handshake: a message of 1195725856 bytes is too long \(at most 64\)$`))
+		`^master: rejected 127\.0\.0\.1:\d+: handshake: message too long: a message of 1195725856 bytes \(at most 64\)$`))
 	oversized := dial()
 	oversized.Write([]byte{0xff, 0xff, 0xff, 0xff})
 
@@ -200,7 +200,7 @@ func TestMasterSurvivesBadPeers(t *testing.T) {
 	// The second bad peer is summed up, unless a second passed between the
 	// two and it has a line of its own.
 	summed := regexp.MustCompile(`(?m)^master: turned away 1 more peer in the last 1s \(not a worker: 1\)$`)
-	own := regexp.MustCompile(`(?m)^master: rejected 127\.0\.0\.1:\d+: handshake: a message of 4294967295 bytes is too long \(at most 64\)$`)
+	own := regexp.MustCompile(`(?m)^master: rejected 127\.0\.0\.1:\d+: handshake: message too long: a message of 2 GiB or more \(at most 64 bytes\)$`)
 	if !summed.MatchString(master.Stderr.String()) && !own.MatchString(master.Stderr.String()) {
 		t.Errorf("master's stderr says nothing of the oversized peer:\n%s", master.Stderr)
 	}

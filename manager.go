@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
@@ -145,7 +146,7 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	conn := peer.Conn
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	protocol, err := serverHandshake(peer, m.authkey, rand.Reader)
+	protocol, err := mpconn.ServerHandshake(peer, m.authkey, rand.Reader)
 	switch why := m.admitted(peer, protocol, err); why {
 	case "":
 	case shuttingDown: // not worth a line: the master is done
@@ -162,7 +163,7 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	}
 	defer m.dismiss(conn)
 	conn.SetDeadline(time.Time{})
-	if protocol.isPython() {
+	if protocol.IsPython() {
 		m.servePython(conn)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/proctest"
 	"multithreading/internal/queue"
 	"net"
@@ -43,7 +44,7 @@ func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, err
 		return nil, err
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := clientHandshake(conn, authkey, rand.Reader); err != nil {
+	if err := mpconn.ClientHandshake(conn, authkey, rand.Reader); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func TestMasterRefusesForgedResults(t *testing.T) {
 		{"the lease holder", honest, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: square(task.N)}}, "<nil>"},
 		{"the lease holder again", honest, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: "again"}}, "refused 1 of 1 results (not leased to it: 1)"},
 	} {
-		if got := errString(putRaw(tc.from, tc.results...)); got != tc.want {
+		if got := fmt.Sprint(putRaw(tc.from, tc.results...)); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}

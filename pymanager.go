@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"multithreading/internal/cli"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/queue"
 	"net"
@@ -64,7 +65,7 @@ type pyQueueManager struct {
 	authkey  []byte
 	taskID   string        // the master's id for the task queue
 	resultID string        // and for the result queue
-	methods  *pyConn       // accept_connection's: every get and put goes over it
+	methods  *mpconn.Conn  // accept_connection's: every get and put goes over it
 	turn     chan struct{} // holds a token while no call uses methods: calls take turns
 	broken   error         // why methods is unusable; guarded by turn
 }
@@ -84,25 +85,25 @@ const maxSquarable = strconv.IntSize/64*3037000499 + (1-strconv.IntSize/64)*4634
 // m.get_*_queue() calls. conn is the worker's first connection to the
 // master, with a deadline set for the handshake, whose first message, the
 // master's challenge, the caller has read (to tell that the master speaks
-// Python, with classifyChallenge). connectPyQueueManager closes conn.
+// Python, with mpconn.ClassifyChallenge). connectPyQueueManager closes conn.
 func connectPyQueueManager(ctx context.Context, conn net.Conn, challenge []byte, addr string, authkey []byte) (*pyQueueManager, error) {
 	defer conn.Close()
 	m := &pyQueueManager{addr: addr, authkey: authkey, turn: make(chan struct{}, 1)}
 	m.turn <- struct{}{}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	_, err := pyFinishClientHandshake(conn, authkey, challenge)
+	_, err := mpconn.FinishPythonClientHandshake(conn, authkey, challenge)
 	stop()
 	switch {
 	case ctx.Err() != nil:
 		return nil, cli.Stopped(ctx)
-	case errors.Is(err, errAuth):
+	case errors.Is(err, mpconn.ErrAuth):
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("cannot connect to %s: %w", addr, err)
 	}
 
 	// m.connect(): a request that does nothing, to see the master answers.
-	first := &pyConn{conn: conn, maxMessage: pyMaxMessage}
+	first := &mpconn.Conn{NetConn: conn, MaxReply: mpconn.MaxMessage}
 	if _, err := m.request(ctx, first, "dummy"); err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (m *pyQueueManager) decref(ctx context.Context, id string) {
 }
 
 // dial opens one more authenticated connection to the master.
-func (m *pyQueueManager) dial(ctx context.Context) (*pyConn, error) {
+func (m *pyQueueManager) dial(ctx context.Context) (*mpconn.Conn, error) {
 	conn, err := dialTCP(ctx, m.addr)
 	if err != nil {
 		return nil, err
@@ -168,20 +169,20 @@ func (m *pyQueueManager) dial(ctx context.Context) (*pyConn, error) {
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := pyClientHandshake(conn, m.authkey); err != nil {
+	if _, err := mpconn.PythonClientHandshake(conn, m.authkey); err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
 			return nil, cli.Stopped(ctx)
 		}
 		return nil, err
 	}
-	return &pyConn{conn: conn, maxMessage: pyMaxMessage}, nil
+	return &mpconn.Conn{NetConn: conn, MaxReply: mpconn.MaxMessage}, nil
 }
 
 // request makes a request of the master itself, not of a queue, over c,
 // and returns the value of its reply.
-func (m *pyQueueManager) request(ctx context.Context, c *pyConn, method string, args ...any) (any, error) {
-	reply, err := c.call(ctx, pickle.Tuple{nil, method, pickle.Tuple(args), pickle.Dict{}}, answerTimeout)
+func (m *pyQueueManager) request(ctx context.Context, c *mpconn.Conn, method string, args ...any) (any, error) {
+	reply, err := c.Call(ctx, pickle.Tuple{nil, method, pickle.Tuple(args), pickle.Dict{}}, answerTimeout)
 	if err != nil {
 		return nil, pyCallError(err, method, answerTimeout)
 	}
@@ -200,7 +201,7 @@ func (m *pyQueueManager) call(ctx context.Context, id, method string, args pickl
 	if m.broken != nil {
 		return nil, m.broken
 	}
-	reply, err := m.methods.call(ctx, pickle.Tuple{id, method, args, kwds}, timeout)
+	reply, err := m.methods.Call(ctx, pickle.Tuple{id, method, args, kwds}, timeout)
 	if err != nil {
 		// The connection may be in the middle of a message: no call can use it.
 		m.methods.Close()
@@ -219,7 +220,7 @@ func pyCallError(err error, method string, timeout time.Duration) error {
 		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return errMasterGone
-	case errors.Is(err, pickle.ErrInvalid), errors.Is(err, errPyMessage):
+	case errors.Is(err, pickle.ErrInvalid), errors.Is(err, mpconn.ErrTooLong):
 		return fmt.Errorf("the master's answer to %s: %w", method, err)
 	}
 	return fmt.Errorf("%w: %v", errMasterGone, unwrapSyscall(err))

@@ -6,10 +6,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"multithreading/internal/cli"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
@@ -170,7 +170,7 @@ func TestPyMasterNotThere(t *testing.T) {
 	addr := freeAddr(t)
 	_, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
 	want := fmt.Sprintf("cannot connect to %s: connection refused (is the master running?)", addr)
-	if errString(err) != want {
+	if fmt.Sprint(err) != want {
 		t.Errorf("got %v, want %q", err, want)
 	}
 }
@@ -216,11 +216,11 @@ func fakePyManager(t *testing.T, authkey string, gets [][]byte) string {
 			go func() {
 				defer conn.Close()
 				conn.SetDeadline(time.Now().Add(proctest.Timeout))
-				if fakePyHandshake(conn, []byte(authkey)) != nil {
+				if mpconn.PythonServerHandshake(conn, []byte(authkey)) != nil {
 					return
 				}
 				for {
-					message, err := readPyMessage(conn, pyMaxMessage)
+					message, err := mpconn.ReadMessage(conn, mpconn.MaxMessage)
 					if err != nil {
 						return
 					}
@@ -232,7 +232,7 @@ func fakePyManager(t *testing.T, authkey string, gets [][]byte) string {
 					case "get":
 						reply, gets = gets[0], gets[1:]
 					}
-					if writePyMessage(conn, reply) != nil {
+					if mpconn.WriteMessage(conn, reply) != nil {
 						return
 					}
 				}
@@ -240,23 +240,6 @@ func fakePyManager(t *testing.T, authkey string, gets [][]byte) string {
 		}
 	}()
 	return listener.Addr().String()
-}
-
-// fakePyHandshake is a Python 3.12 master's handshake.
-func fakePyHandshake(conn net.Conn, authkey []byte) error {
-	challenge := append([]byte("{sha256}"), make([]byte, pyChallengeSize)...)
-	rand.Read(challenge[8:])
-	writePyMessage(conn, append([]byte("#CHALLENGE#"), challenge...))
-	answer, err := readPyMessage(conn, pyHandshakeLimit)
-	if err != nil {
-		return err
-	}
-	if _, valid, err := pyCheckAnswer(authkey, challenge, answer); err != nil || !valid {
-		writePyMessage(conn, failure)
-		return errAuth
-	}
-	writePyMessage(conn, welcome)
-	return pyAnswerChallenge(conn, authkey, "worker")
 }
 
 // A master that sends what no Python master would: each is a clean error
@@ -287,7 +270,7 @@ func TestPyMasterMisbehaves(t *testing.T) {
 		{"no reply", pickled(pickle.Tuple{"#RETURN"}), `the master answered ("#RETURN",), which is no reply`, false},
 		{"a call of os.system", []byte("\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c\x04true\x85R."),
 			`the master's answer to get: pickle: at byte 17: refusing to name "posix"."system": only a few exception classes may appear`, true},
-		{"an oversized reply", []byte(strings.Repeat("x", pyMaxMessage+1)),
+		{"an oversized reply", []byte(strings.Repeat("x", mpconn.MaxMessage+1)),
 			"the master's answer to get: message too long: a message of 65537 bytes (at most 65536)", true},
 	} {
 		addr := fakePyManager(t, "hello world", [][]byte{tc.reply, pickled(pickle.Tuple{"#RETURN", int64(5)})})
@@ -296,12 +279,12 @@ func TestPyMasterMisbehaves(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		_, err = m.getTaskQueue().Get(t.Context(), time.Second)
-		if errString(err) != tc.wantErr {
+		if fmt.Sprint(err) != tc.wantErr {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.wantErr)
 		}
 		task, err := m.getTaskQueue().Get(t.Context(), time.Second)
 		switch {
-		case tc.broken && errString(err) != tc.wantErr:
+		case tc.broken && fmt.Sprint(err) != tc.wantErr:
 			t.Errorf("%s: the next get: %v, want the same error", tc.name, err)
 		case !tc.broken && (err != nil || task.N != 5):
 			t.Errorf("%s: the next get: %v, %v, want task 5", tc.name, task, err)

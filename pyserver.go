@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/queue"
 	"net"
@@ -212,9 +213,9 @@ func (m *QueueManager) pyPut(worker *queue.Holder, r pyRequest, leased []queue.T
 // long as a Python worker may work on a task.
 func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
 	conn.SetReadDeadline(time.Now().Add(max(idleTimeout, m.pythonLeaseFor+answerTimeout)))
-	message, err := readPyMessage(conn, pyMaxMessage)
+	message, err := mpconn.ReadMessage(conn, mpconn.MaxMessage)
 	if err != nil {
-		if errors.Is(err, errPyMessage) {
+		if errors.Is(err, mpconn.ErrTooLong) {
 			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), tally{"bad message": 1})
 		}
 		return pyRequest{}, err
@@ -244,7 +245,7 @@ func writePyReply(conn net.Conn, reply pickle.Tuple) error {
 		message, _ = pickle.Encode(pyRaise("RuntimeError", err.Error()))
 	}
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return writePyMessage(conn, message)
+	return mpconn.WriteMessage(conn, message)
 }
 
 func pyReturn(value any) pickle.Tuple { return pickle.Tuple{"#RETURN", value} }

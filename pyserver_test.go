@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
@@ -32,11 +33,11 @@ func startPyWorker(t *testing.T, py pythontest.Python, name, addr string, args .
 }
 
 // protocolOf is how the master names the protocol a Python speaks.
-func protocolOf(py pythontest.Python) peerProtocol {
+func protocolOf(py pythontest.Python) mpconn.Protocol {
 	if py.Minor >= 12 {
-		return peerPythonSHA256
+		return mpconn.PythonSHA256
 	}
-	return peerPythonMD5
+	return mpconn.PythonMD5
 }
 
 // The tutorial's run, with the master in Go and the worker in Python: both
@@ -252,7 +253,7 @@ func TestPyGetWait(t *testing.T) {
 		{nil, pickle.Dict{{Key: "wait", Value: int64(1)}}, 0, `get() got an unexpected keyword argument "wait"`},
 	} {
 		wait, err := pyGetWait(pyRequest{method: "get", args: tc.args, kwds: tc.kwds})
-		if wait != tc.wait || errString(err) != orNil(tc.err) {
+		if wait != tc.wait || fmt.Sprint(err) != orNil(tc.err) {
 			t.Errorf("get(*%v, **%v): %v, %v; want %v, %q", tc.args, tc.kwds, wait, err, tc.wait, tc.err)
 		}
 	}
@@ -312,4 +313,12 @@ func TestPyStr(t *testing.T) {
 			t.Errorf("str(%#v) = %q, want %q", tc.value, got, tc.want)
 		}
 	}
+}
+
+// orNil is the text of an error that is want, or "<nil>" for none.
+func orNil(want string) string {
+	if want == "" {
+		return "<nil>"
+	}
+	return want
 }

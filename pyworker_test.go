@@ -8,6 +8,7 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
@@ -25,7 +26,7 @@ import (
 type pyRequestLog struct {
 	mu        sync.Mutex // guards the fields below
 	requests  []string
-	protocols []peerProtocol // each connection's, in order
+	protocols []mpconn.Protocol // each connection's, in order
 }
 
 func (l *pyRequestLog) add(conn int, request pickle.Tuple) {
@@ -48,7 +49,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 		go func() {
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(proctest.Timeout))
-			protocol, err := serverHandshake(conn, []byte(authkey), rand.Reader)
+			protocol, err := mpconn.ServerHandshake(conn, []byte(authkey), rand.Reader)
 			recorded.mu.Lock()
 			recorded.protocols = append(recorded.protocols, protocol)
 			recorded.mu.Unlock()
@@ -56,7 +57,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 				return
 			}
 			for {
-				message, err := readPyMessage(conn, pyMaxMessage)
+				message, err := mpconn.ReadMessage(conn, mpconn.MaxMessage)
 				if err != nil {
 					return
 				}
@@ -85,7 +86,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 					mu.Unlock()
 				}
 				pickle, _ := pickle.Encode(reply)
-				if writePyMessage(conn, pickle) != nil {
+				if mpconn.WriteMessage(conn, pickle) != nil {
 					return
 				}
 			}
@@ -159,9 +160,9 @@ func TestPythonWorkerRequests(t *testing.T) {
 			if diff := cmp.Diff(wantAtExit, atExit, proctest.SameLines); diff != "" {
 				t.Errorf("requests at exit (-want +got):\n%s", diff)
 			}
-			wantProtocol := peerPythonSHA256
+			wantProtocol := mpconn.PythonSHA256
 			if py.Minor < 12 {
-				wantProtocol = peerPythonMD5
+				wantProtocol = mpconn.PythonMD5
 			}
 			for i, p := range recorded.protocols {
 				if p != wantProtocol {
@@ -201,7 +202,7 @@ func TestPythonWorkerWrongKey(t *testing.T) {
 			}
 			recorded.mu.Lock()
 			defer recorded.mu.Unlock()
-			if len(recorded.requests) != 0 || len(recorded.protocols) != 1 || !recorded.protocols[0].isPython() {
+			if len(recorded.requests) != 0 || len(recorded.protocols) != 1 || !recorded.protocols[0].IsPython() {
 				t.Errorf("the master saw requests %q and protocols %v, want none and one Python", recorded.requests, recorded.protocols)
 			}
 		})

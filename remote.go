@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"multithreading/internal/cli"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
@@ -91,16 +92,16 @@ func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Wri
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	message, err := readMessage(conn)
-	protocol := peerGo
+	message, err := mpconn.ReadHandshake(conn)
+	protocol := mpconn.Go
 	if err == nil {
-		protocol, err = classifyChallenge(message)
+		protocol, err = mpconn.ClassifyChallenge(message)
 	}
-	if err == nil && protocol.isPython() && stop() {
+	if err == nil && protocol.IsPython() && stop() {
 		return connectPyQueueManager(ctx, conn, message, addr, authkey)
 	}
 	if err == nil {
-		err = finishClientHandshake(conn, authkey, message, rand.Reader)
+		err = mpconn.FinishClientHandshake(conn, authkey, message, rand.Reader)
 	}
 	stop()
 	conn.SetDeadline(time.Time{})
@@ -136,7 +137,7 @@ func handshakeError(ctx context.Context, addr string, err error) error {
 		return nil
 	case ctx.Err() != nil:
 		return cli.Stopped(ctx)
-	case errors.Is(err, errAuth):
+	case errors.Is(err, mpconn.ErrAuth):
 		return err
 	}
 	return fmt.Errorf("cannot connect to %s: %w (is that a master?)", addr, err)

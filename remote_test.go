@@ -5,7 +5,9 @@ package main
 
 import (
 	"crypto/rand"
+	"fmt"
 	"io"
+	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
@@ -37,7 +39,7 @@ func fakeMaster(t *testing.T, queue any) string {
 			return
 		}
 		defer conn.Close()
-		if _, err := serverHandshake(conn, []byte("hello world"), rand.Reader); err != nil {
+		if _, err := mpconn.ServerHandshake(conn, []byte("hello world"), rand.Reader); err != nil {
 			return
 		}
 		server := rpc.NewServer()
@@ -57,7 +59,7 @@ func TestWorkerRefusesALargerBatch(t *testing.T) {
 	}
 	defer m.Close()
 	tasks, err := m.getTaskQueue().GetBatch(t.Context(), 3, time.Second)
-	if want := "the master sent 5 tasks, more than the 3 asked for"; errString(err) != want || tasks != nil {
-		t.Errorf("got %d tasks, error %q; want none, and %q", len(tasks), errString(err), want)
+	if want := "the master sent 5 tasks, more than the 3 asked for"; fmt.Sprint(err) != want || tasks != nil {
+		t.Errorf("got %d tasks, error %q; want none, and %q", len(tasks), fmt.Sprint(err), want)
 	}
 }

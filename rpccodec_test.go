@@ -17,11 +17,12 @@ import (
 // nothing; it counts what is read.
 type scriptedConn struct {
 	net.Conn // nil: only the methods below are used
-	in       *countingReader
+	in       *bytes.Reader
+	sent     int
 }
 
 func newScriptedConn(sent []byte) *scriptedConn {
-	return &scriptedConn{in: &countingReader{r: bytes.NewReader(sent)}}
+	return &scriptedConn{in: bytes.NewReader(sent), sent: len(sent)}
 }
 
 func (c *scriptedConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
@@ -32,7 +33,7 @@ func (c *scriptedConn) SetWriteDeadline(time.Time) error { return nil }
 func (c *scriptedConn) SetDeadline(time.Time) error      { return nil }
 func (c *scriptedConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 func (c *scriptedConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
-func (c *scriptedConn) readBytes() int                   { return c.in.read }
+func (c *scriptedConn) readBytes() int                   { return c.sent - c.in.Len() }
 
 // requestFrames is what a worker's client codec writes for these calls.
 func requestFrames(t testing.TB, calls ...any) []byte {

@@ -1,8 +1,8 @@
-// Tests of pyconn.go: Python's framing and handshake for section 分布式进程,
+// Tests of python.go: Python's framing and handshake for section 分布式进程,
 // against the real multiprocessing.connection of each Python, and how
 // each side tells Python's protocol from ours.
 
-package main
+package mpconn
 
 import (
 	"bytes"
@@ -49,21 +49,21 @@ func TestClassifyChallenge(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		message   []byte
-		want      peerProtocol
+		want      Protocol
 		wantError string
 	}{
-		{"Python 3.11", unhex(python311Challenge), peerPythonMD5, ""},
-		{"Python 3.12", unhex(python312Challenge), peerPythonSHA256, ""},
-		{"Go master, shared form", append([]byte("#CHALLENGE#"), aMasterChallenge()...), peerGo, ""},
-		{"Go master, handshake.go", append([]byte("#CHALLENGE#"), make([]byte, 32)...), peerGo, ""},
+		{"Python 3.11", unhex(python311Challenge), PythonMD5, ""},
+		{"Python 3.12", unhex(python312Challenge), PythonSHA256, ""},
+		{"Go master, shared form", append([]byte("#CHALLENGE#"), aMasterChallenge()...), Go, ""},
+		{"Go master, handshake.go", append([]byte("#CHALLENGE#"), make([]byte, 32)...), Go, ""},
 		{"not a challenge", []byte("#WELCOME#"), 0, "handshake: expected a challenge, got 9 bytes of something else"},
 		{"sha384", append([]byte("#CHALLENGE#{sha384}"), make([]byte, 40)...), 0,
 			"handshake: a challenge of 48 bytes is neither Python's nor ours"},
 		{"too short", append([]byte("#CHALLENGE#"), make([]byte, 19)...), 0,
 			"handshake: a challenge of 19 bytes is neither Python's nor ours"},
 	} {
-		got, err := classifyChallenge(tc.message)
-		if got != tc.want || errString(err) != orNil(tc.wantError) {
+		got, err := ClassifyChallenge(tc.message)
+		if got != tc.want || fmt.Sprint(err) != wantText(tc.wantError) {
 			t.Errorf("%s: got %v, %v; want %v, %q", tc.name, got, err, tc.want, tc.wantError)
 		}
 	}
@@ -76,18 +76,18 @@ func TestClassifyAnswer(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		answer    []byte
-		want      peerProtocol
+		want      Protocol
 		wantError string
 	}{
-		{"Python 3.11", pyMAC(md5.New, key, challenge), peerPythonMD5, ""},
-		{"Python 3.12", append([]byte("{sha256}"), pyMAC(sha256.New, key, challenge)...), peerPythonSHA256, ""},
-		{"Go worker", sign(key, "worker", challenge), peerGo, ""},
+		{"Python 3.11", pyMAC(md5.New, key, challenge), PythonMD5, ""},
+		{"Python 3.12", append([]byte("{sha256}"), pyMAC(sha256.New, key, challenge)...), PythonSHA256, ""},
+		{"Go worker", sign(key, "worker", challenge), Go, ""},
 		{"sha384", append([]byte("{sha384}"), make([]byte, 48)...), 0, "handshake: an answer of 56 bytes is neither Python's nor ours"},
 		{"empty", nil, 0, "handshake: an answer of 0 bytes is neither Python's nor ours"},
 		{"40 bytes, no tag", make([]byte, 40), 0, "handshake: an answer of 40 bytes is neither Python's nor ours"},
 	} {
 		got, err := classifyAnswer(tc.answer)
-		if got != tc.want || errString(err) != orNil(tc.wantError) {
+		if got != tc.want || fmt.Sprint(err) != wantText(tc.wantError) {
 			t.Errorf("%s: got %v, %v; want %v, %q", tc.name, got, err, tc.want, tc.wantError)
 		}
 	}
@@ -100,9 +100,9 @@ func TestClassifyAnswer(t *testing.T) {
 func TestPyHandshakeWithPython(t *testing.T) {
 	t.Parallel()
 	for _, py := range pythontest.ForTest(t) {
-		want := peerPythonSHA256
+		want := PythonSHA256
 		if py.Minor < 12 {
-			want = peerPythonMD5
+			want = PythonMD5
 		}
 		for _, role := range []string{"Go master", "Go worker"} {
 			for _, pythonKey := range []string{"hello world", "wrong key"} {
@@ -119,7 +119,7 @@ func TestPyHandshakeWithPython(t *testing.T) {
 	}
 }
 
-func pyHandshakeAsMaster(t *testing.T, py pythontest.Python, pythonKey string, want peerProtocol) {
+func pyHandshakeAsMaster(t *testing.T, py pythontest.Python, pythonKey string, want Protocol) {
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,13 +130,13 @@ func pyHandshakeAsMaster(t *testing.T, py pythontest.Python, pythonKey string, w
 	conn := accept(t, listener, worker)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(proctest.Timeout))
-	got, err := serverHandshake(conn, []byte("hello world"), rand.Reader)
+	got, err := ServerHandshake(conn, []byte("hello world"), rand.Reader)
 	if got != want {
 		t.Errorf("the master found the worker speaks %v, want %v", got, want)
 	}
 	if pythonKey != "hello world" {
 		wantErr := fmt.Sprintf("authentication failed: the worker (%v) did not prove it knows the authkey", want)
-		if !errors.Is(err, errAuth) || err.Error() != wantErr {
+		if !errors.Is(err, ErrAuth) || err.Error() != wantErr {
 			t.Errorf("master: %v, want %q", err, wantErr)
 		}
 		worker.Stdout.WaitFor(t, worker, regexp.MustCompile(`^AuthenticationError: digest sent was rejected$`))
@@ -151,7 +151,7 @@ func pyHandshakeAsMaster(t *testing.T, py pythontest.Python, pythonKey string, w
 	pyEcho(t, conn, worker)
 }
 
-func pyHandshakeAsWorker(t *testing.T, py pythontest.Python, pythonKey string, want peerProtocol) {
+func pyHandshakeAsWorker(t *testing.T, py pythontest.Python, pythonKey string, want Protocol) {
 	master, _ := pythontest.Start(t, py, "python master", "peer.py", "listen", pythonKey)
 	port := master.Stdout.WaitFor(t, master, regexp.MustCompile(`^listening on (\d+)$`))[1]
 	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, proctest.Timeout)
@@ -160,13 +160,13 @@ func pyHandshakeAsWorker(t *testing.T, py pythontest.Python, pythonKey string, w
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(proctest.Timeout))
-	got, err := pyClientHandshake(conn, []byte("hello world"))
+	got, err := PythonClientHandshake(conn, []byte("hello world"))
 	if got != want {
 		t.Errorf("the worker found the master speaks %v, want %v", got, want)
 	}
 	if pythonKey != "hello world" {
 		const wantErr = "authentication failed: the master rejected our authkey"
-		if !errors.Is(err, errAuth) || err.Error() != wantErr {
+		if !errors.Is(err, ErrAuth) || err.Error() != wantErr {
 			t.Errorf("worker: %v, want %q", err, wantErr)
 		}
 		master.Stdout.WaitFor(t, master, regexp.MustCompile(`^AuthenticationError: digest received was wrong$`))
@@ -203,14 +203,14 @@ func accept(t *testing.T, listener net.Listener, peer *proctest.Proc) net.Conn {
 func pyEcho(t *testing.T, conn net.Conn, peer *proctest.Proc) {
 	t.Helper()
 	peer.Stdout.WaitFor(t, peer, regexp.MustCompile(`^connected$`))
-	c := &pyConn{conn: conn, maxMessage: pyMaxMessage}
+	c := &Conn{NetConn: conn, MaxReply: MaxMessage}
 	for _, value := range []any{
 		pickle.Tuple{"#RETURN", int64(2201)},
 		pickle.Tuple{"#ERROR", pickle.Empty},
 		pickle.Tuple{nil, "dummy", pickle.Tuple{}, pickle.Dict{}},
 		strings.Repeat("長", 20000), // 60 kB, in one message
 	} {
-		got, err := c.call(context.Background(), value, proctest.Timeout)
+		got, err := c.Call(context.Background(), value, proctest.Timeout)
 		if err != nil {
 			t.Fatalf("sending %s: %v", pickle.Repr(value), err)
 		}
@@ -219,7 +219,7 @@ func pyEcho(t *testing.T, conn net.Conn, peer *proctest.Proc) {
 		}
 	}
 	message, _ := pickle.Encode("bye")
-	if err := writePyMessage(conn, message); err != nil {
+	if err := WriteMessage(conn, message); err != nil {
 		t.Fatal(err)
 	}
 	if exit := peer.Wait(); exit != 0 {
@@ -237,15 +237,15 @@ func fakePyMaster(challenge []byte, answer func(challenge []byte) []byte) net.Co
 	worker.SetDeadline(deadline)
 	go func() {
 		defer master.Close()
-		writePyMessage(master, challenge)
-		readPyMessage(master, pyHandshakeLimit)
-		writePyMessage(master, welcome)
-		theirs, err := readPyMessage(master, pyHandshakeLimit)
+		WriteMessage(master, challenge)
+		ReadMessage(master, pyHandshakeLimit)
+		WriteMessage(master, welcome)
+		theirs, err := ReadMessage(master, pyHandshakeLimit)
 		if err != nil {
 			return
 		}
-		writePyMessage(master, answer(bytes.TrimPrefix(theirs, challengeTag)))
-		readPyMessage(master, pyHandshakeLimit) // the verdict
+		WriteMessage(master, answer(bytes.TrimPrefix(theirs, challengeTag)))
+		ReadMessage(master, pyHandshakeLimit) // the verdict
 	}()
 	return worker
 }
@@ -277,9 +277,9 @@ func TestPyHandshakeWorkerChecksMaster(t *testing.T) {
 			nil, "handshake: the master speaks Go, not Python"},
 	} {
 		conn := fakePyMaster(unhex(tc.challenge), tc.answer)
-		_, err := pyClientHandshake(conn, key)
+		_, err := PythonClientHandshake(conn, key)
 		conn.Close()
-		if errString(err) != tc.wantError {
+		if fmt.Sprint(err) != tc.wantError {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.wantError)
 		}
 	}
@@ -294,15 +294,15 @@ func TestPyCheckAnswer(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		answer []byte
-		want   peerProtocol
+		want   Protocol
 		valid  bool
 	}{
-		{"3.11, right key", pyMAC(md5.New, key, challenge), peerPythonMD5, true},
-		{"3.11, wrong key", pyMAC(md5.New, []byte("hello"), challenge), peerPythonMD5, false},
-		{"3.12, right key", append([]byte("{sha256}"), pyMAC(sha256.New, key, challenge)...), peerPythonSHA256, true},
-		{"3.12, wrong key", append([]byte("{sha256}"), pyMAC(sha256.New, []byte("hello"), challenge)...), peerPythonSHA256, false},
+		{"3.11, right key", pyMAC(md5.New, key, challenge), PythonMD5, true},
+		{"3.11, wrong key", pyMAC(md5.New, []byte("hello"), challenge), PythonMD5, false},
+		{"3.12, right key", append([]byte("{sha256}"), pyMAC(sha256.New, key, challenge)...), PythonSHA256, true},
+		{"3.12, wrong key", append([]byte("{sha256}"), pyMAC(sha256.New, []byte("hello"), challenge)...), PythonSHA256, false},
 		// The tag is signed with the rest: an answer over the random bytes alone is wrong.
-		{"3.12, tag unsigned", append([]byte("{sha256}"), pyMAC(sha256.New, key, challenge[8:])...), peerPythonSHA256, false},
+		{"3.12, tag unsigned", append([]byte("{sha256}"), pyMAC(sha256.New, key, challenge[8:])...), PythonSHA256, false},
 	} {
 		got, valid, err := pyCheckAnswer(key, challenge, tc.answer)
 		if got != tc.want || valid != tc.valid || err != nil {
@@ -335,8 +335,8 @@ func TestReadPyMessage(t *testing.T) {
 		{"cut short", append(header(5), "hel"...), "", "unexpected EOF"},
 		{"nothing", nil, "", "EOF"},
 	} {
-		got, err := readPyMessage(bytes.NewReader(tc.input), 16)
-		if string(got) != tc.want || errString(err) != tc.wantErr {
+		got, err := ReadMessage(bytes.NewReader(tc.input), 16)
+		if string(got) != tc.want || fmt.Sprint(err) != tc.wantErr {
 			t.Errorf("%s: got %q, %v; want %q, %s", tc.name, got, err, tc.want, tc.wantErr)
 		}
 	}
@@ -358,7 +358,7 @@ func (w *writeCounter) Write(p []byte) (int, error) {
 func TestWritePyMessage(t *testing.T) {
 	t.Parallel()
 	var w writeCounter
-	if err := writePyMessage(&w, []byte("#WELCOME#")); err != nil {
+	if err := WriteMessage(&w, []byte("#WELCOME#")); err != nil {
 		t.Fatal(err)
 	}
 	if w.writes != 1 || w.String() != "\x00\x00\x00\x09#WELCOME#" {
@@ -369,20 +369,20 @@ func TestWritePyMessage(t *testing.T) {
 // A call gives up at its timeout, or at once when its context is done.
 func TestPyConnCallBounded(t *testing.T) {
 	t.Parallel()
-	silent := func() (*pyConn, chan []byte) {
+	silent := func() (*Conn, chan []byte) {
 		ours, theirs := net.Pipe()
 		t.Cleanup(func() { ours.Close(); theirs.Close() })
 		requests := make(chan []byte, 1)
 		go func() {
-			request, _ := readPyMessage(theirs, pyMaxMessage)
+			request, _ := ReadMessage(theirs, MaxMessage)
 			requests <- request // and never answer
 		}()
-		return &pyConn{conn: ours, maxMessage: pyMaxMessage}, requests
+		return &Conn{NetConn: ours, MaxReply: MaxMessage}, requests
 	}
 
 	c, _ := silent()
 	start := time.Now()
-	_, err := c.call(context.Background(), "hello", 50*time.Millisecond)
+	_, err := c.Call(context.Background(), "hello", 50*time.Millisecond)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("silent peer: %v, want a deadline exceeded", err)
 	}
@@ -396,7 +396,7 @@ func TestPyConnCallBounded(t *testing.T) {
 		<-requests
 		cancel()
 	}()
-	if _, err := c.call(ctx, "hello", proctest.Timeout); err != cli.ErrInterrupted {
+	if _, err := c.Call(ctx, "hello", proctest.Timeout); err != cli.ErrInterrupted {
 		t.Errorf("cancelled call: %v, want %v", err, cli.ErrInterrupted)
 	}
 }
@@ -408,21 +408,13 @@ func TestPyConnRefusesLongReply(t *testing.T) {
 	defer ours.Close()
 	defer theirs.Close()
 	go func() {
-		readPyMessage(theirs, pyMaxMessage)
+		ReadMessage(theirs, MaxMessage)
 		theirs.Write(binary.BigEndian.AppendUint32(nil, 1<<30))
 	}()
-	c := &pyConn{conn: ours, maxMessage: 1 << 10}
-	if _, err := c.call(context.Background(), "hello", proctest.Timeout); !errors.Is(err, errPyMessage) {
-		t.Errorf("got %v, want %v", err, errPyMessage)
+	c := &Conn{NetConn: ours, MaxReply: 1 << 10}
+	if _, err := c.Call(context.Background(), "hello", proctest.Timeout); !errors.Is(err, ErrTooLong) {
+		t.Errorf("got %v, want %v", err, ErrTooLong)
 	}
-}
-
-// orNil is what errString says of an error that should be nil, for a want of "".
-func orNil(want string) string {
-	if want == "" {
-		return "<nil>"
-	}
-	return want
 }
 
 // aMasterChallenge is a challenge as the Go master delivers it.
@@ -432,4 +424,12 @@ func aMasterChallenge() []byte {
 		panic(err)
 	}
 	return challenge
+}
+
+// wantText is the text of an error that is want, or "<nil>" for none.
+func wantText(want string) string {
+	if want == "" {
+		return "<nil>"
+	}
+	return want
 }

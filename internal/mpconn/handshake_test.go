@@ -1,12 +1,13 @@
 // Tests of handshake.go, the authkey check.
 
-package main
+package mpconn
 
 import (
 	"bytes"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"multithreading/internal/proctest"
 	"net"
@@ -23,20 +24,13 @@ func handshake(masterKey, workerKey string) (masterErr, workerErr error) {
 	worker.SetDeadline(deadline)
 	errs := make(chan error, 1)
 	go func() {
-		_, err := serverHandshake(master, []byte(masterKey), rand.Reader)
+		_, err := ServerHandshake(master, []byte(masterKey), rand.Reader)
 		errs <- err
 		master.Close()
 	}()
-	workerErr = clientHandshake(worker, []byte(workerKey), rand.Reader)
+	workerErr = ClientHandshake(worker, []byte(workerKey), rand.Reader)
 	worker.Close()
 	return <-errs, workerErr
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	return err.Error()
 }
 
 func TestHandshake(t *testing.T) {
@@ -51,9 +45,9 @@ func TestHandshake(t *testing.T) {
 		{"", "", "<nil>", "<nil>"}, // HMAC takes an empty key; the command line does not
 	} {
 		masterErr, workerErr := handshake(tc.masterKey, tc.workerKey)
-		if errString(masterErr) != tc.masterErr || errString(workerErr) != tc.workerErr {
+		if fmt.Sprint(masterErr) != tc.masterErr || fmt.Sprint(workerErr) != tc.workerErr {
 			t.Errorf("keys %q and %q: master %q (want %q), worker %q (want %q)",
-				tc.masterKey, tc.workerKey, errString(masterErr), tc.masterErr, errString(workerErr), tc.workerErr)
+				tc.masterKey, tc.workerKey, fmt.Sprint(masterErr), tc.masterErr, fmt.Sprint(workerErr), tc.workerErr)
 		}
 	}
 }
@@ -68,16 +62,16 @@ func TestHandshakeWorkerChecksMaster(t *testing.T) {
 	worker.SetDeadline(deadline)
 	go func() {
 		defer master.Close()
-		writeMessage(master, append(bytes.Clone(challengeTag), make([]byte, challengeSize)...))
-		readMessage(master) // the worker's answer, unchecked
-		writeMessage(master, welcome)
-		readMessage(master) // the worker's challenge
-		writeMessage(master, make([]byte, sha256Size))
-		readMessage(master) // the verdict
+		WriteMessage(master, append(bytes.Clone(challengeTag), make([]byte, challengeSize)...))
+		ReadHandshake(master) // the worker's answer, unchecked
+		WriteMessage(master, welcome)
+		ReadHandshake(master) // the worker's challenge
+		WriteMessage(master, make([]byte, sha256Size))
+		ReadHandshake(master) // the verdict
 	}()
-	err := clientHandshake(worker, []byte("hello world"), rand.Reader)
-	if want := "authentication failed: the master did not prove it knows the authkey"; errString(err) != want {
-		t.Errorf("worker: %q, want %q", errString(err), want)
+	err := ClientHandshake(worker, []byte("hello world"), rand.Reader)
+	if want := "authentication failed: the master did not prove it knows the authkey"; fmt.Sprint(err) != want {
+		t.Errorf("worker: %q, want %q", fmt.Sprint(err), want)
 	}
 }
 
@@ -115,23 +109,23 @@ func TestHandshakeBoundsReads(t *testing.T) {
 		err  string
 		read int
 	}{
-		{"oversized", []byte{0xff, 0xff, 0xff, 0xff, 'x'}, "handshake: a message of 4294967295 bytes is too long (at most 64)", 4},
-		{"just too long", append([]byte{0, 0, 0, 65}, make([]byte, 65)...), "handshake: a message of 65 bytes is too long (at most 64)", 4},
+		{"oversized", []byte{0xff, 0xff, 0xff, 0xff, 'x'}, "handshake: message too long: a message of 2 GiB or more (at most 64 bytes)", 4},
+		{"just too long", append([]byte{0, 0, 0, 65}, make([]byte, 65)...), "handshake: message too long: a message of 65 bytes (at most 64)", 4},
 		{"truncated header", []byte{0, 0}, "handshake: unexpected EOF", 2},
 		{"truncated message", []byte{0, 0, 0, 32, 1, 2, 3}, "handshake: unexpected EOF", 7},
 		{"empty", nil, "handshake: EOF", 0},
 	} {
 		for side, handshake := range map[string]func(io.ReadWriter, []byte, io.Reader) error{
 			"master": func(conn io.ReadWriter, key []byte, random io.Reader) error {
-				_, err := serverHandshake(conn, key, random)
+				_, err := ServerHandshake(conn, key, random)
 				return err
 			},
-			"worker": clientHandshake,
+			"worker": ClientHandshake,
 		} {
 			peer := peerSending(tc.sent)
 			err := handshake(peer, []byte("hello world"), rand.Reader)
-			if errString(err) != tc.err || peer.read != tc.read {
-				t.Errorf("%s, %s side: error %q after reading %d bytes; want %q after %d", tc.name, side, errString(err), peer.read, tc.err, tc.read)
+			if fmt.Sprint(err) != tc.err || peer.read != tc.read {
+				t.Errorf("%s, %s side: error %q after reading %d bytes; want %q after %d", tc.name, side, fmt.Sprint(err), peer.read, tc.err, tc.read)
 			}
 		}
 	}
@@ -141,7 +135,7 @@ func TestHandshakeBoundsReads(t *testing.T) {
 func frames(messages ...[]byte) []byte {
 	var b bytes.Buffer
 	for _, m := range messages {
-		writeMessage(&b, m)
+		WriteMessage(&b, m)
 	}
 	return b.Bytes()
 }
@@ -155,11 +149,11 @@ func zeroChallenge() io.Reader { return bytes.NewReader(make([]byte, challengeSi
 func message(sent []byte, i int) []byte {
 	r := bytes.NewReader(sent)
 	for ; i > 0; i-- {
-		if _, err := readMessage(r); err != nil {
+		if _, err := ReadHandshake(r); err != nil {
 			return nil
 		}
 	}
-	m, _ := readMessage(r)
+	m, _ := ReadHandshake(r)
 	return m
 }
 
@@ -193,7 +187,7 @@ func FuzzServerHandshake(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 64})
 	f.Fuzz(func(t *testing.T, sent []byte) {
 		peer := peerSending(sent)
-		_, err := serverHandshake(peer, key, zeroChallenge())
+		_, err := ServerHandshake(peer, key, zeroChallenge())
 		if err == nil && !slices.ContainsFunc(answers, func(a []byte) bool { return bytes.Equal(message(sent, 0), a) }) {
 			t.Fatalf("authenticated a peer that did not sign the challenge: %x", sent)
 		}
@@ -205,7 +199,7 @@ func FuzzServerHandshake(f *testing.F) {
 
 // The worker's side trusts only a master that welcomes it and then signs
 // the worker's challenge with the key; it never panics, and never reads more
-// than three messages of at most maxMessage.
+// than three messages of at most maxHandshake.
 func FuzzClientHandshake(f *testing.F) {
 	key := []byte("hello world")
 	masterChallenge := append(append(bytes.Clone(challengeTag), pySHA256Tag...), make([]byte, challengeSize)...)
@@ -221,12 +215,12 @@ func FuzzClientHandshake(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0xff})
 	f.Fuzz(func(t *testing.T, sent []byte) {
 		peer := peerSending(sent)
-		err := clientHandshake(peer, key, zeroChallenge())
+		err := ClientHandshake(peer, key, zeroChallenge())
 		if err == nil && (!bytes.Equal(message(sent, 1), welcome) || !bytes.Equal(message(sent, 2), answer)) {
 			t.Fatalf("trusted a master that did not sign the challenge: %x", sent)
 		}
-		if limit := 3 * (4 + maxMessage); peer.read > limit {
-			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, maxMessage)
+		if limit := 3 * (4 + maxHandshake); peer.read > limit {
+			t.Fatalf("read %d bytes, more than three messages of at most %d", peer.read, maxHandshake)
 		}
 	})
 }

@@ -17,15 +17,15 @@
 //
 // handshake.go's challenges also start with "#CHALLENGE#", so each side
 // tells the other's protocol from the handshake itself: a worker from the
-// master's challenge (classifyChallenge), a master from the worker's answer
+// master's challenge (ClassifyChallenge), a master from the worker's answer
 // (classifyAnswer). See masterChallenge for the one challenge a Go master
 // can deliver to both.
 //
 // None of these functions sets a deadline: the caller sets one on the
-// net.Conn before the handshake, as manager.go does, and pyConn.call sets
+// net.Conn before the handshake, as the master does, and Conn.Call sets
 // one for each request.
 
-package main
+package mpconn
 
 import (
 	"bytes"
@@ -47,7 +47,7 @@ import (
 
 const (
 	pyHandshakeLimit   = 256      // Python's own recv_bytes(256) in the handshake
-	pyMaxMessage       = 64 << 10 // "每个任务的描述数据量要尽量小": no request or reply here is near it
+	MaxMessage         = 64 << 10 // "每个任务的描述数据量要尽量小": no request or reply here is near it
 	pyChallengeSize    = 40       // random bytes in a Python 3.12+ challenge, and in ours to a Python master
 	pyMD5ChallengeSize = 20       // random bytes in a Python 3.11 challenge
 )
@@ -55,38 +55,38 @@ const (
 // pySHA256Tag names the digest of a Python 3.12+ challenge and answer.
 var pySHA256Tag = []byte("{sha256}")
 
-// peerProtocol is the protocol a peer speaks, as its handshake shows.
-type peerProtocol int
+// Protocol is the protocol a peer speaks, as its handshake shows.
+type Protocol int
 
 const (
-	peerGo           peerProtocol = iota + 1 // handshake.go, then net/rpc
-	peerPythonMD5                            // Python up to 3.11: HMAC-MD5
-	peerPythonSHA256                         // Python 3.12 and later: HMAC-SHA256
+	Go           Protocol = iota + 1 // handshake.go, then net/rpc
+	PythonMD5                        // Python up to 3.11: HMAC-MD5
+	PythonSHA256                     // Python 3.12 and later: HMAC-SHA256
 )
 
-func (p peerProtocol) String() string {
+func (p Protocol) String() string {
 	switch p {
-	case peerGo:
+	case Go:
 		return "Go"
-	case peerPythonMD5:
+	case PythonMD5:
 		return "Python 3.11 or older"
-	case peerPythonSHA256:
+	case PythonSHA256:
 		return "Python 3.12 or later"
 	}
 	return "unknown"
 }
 
-// isPython reports whether the peer speaks multiprocessing's protocol.
-func (p peerProtocol) isPython() bool { return p == peerPythonMD5 || p == peerPythonSHA256 }
+// IsPython reports whether the peer speaks multiprocessing's protocol.
+func (p Protocol) IsPython() bool { return p == PythonMD5 || p == PythonSHA256 }
 
-// classifyChallenge tells a worker which protocol its master speaks, from
+// ClassifyChallenge tells a worker which protocol its master speaks, from
 // the first message the master sends, "#CHALLENGE#" included:
 //
 //	Python up to 3.11: 20 random bytes
 //	Python 3.12+:      {sha256} and 40 random bytes
 //	Go:                {sha256} and 32 random bytes (masterChallenge), or
 //	                   32 random bytes (handshake.go as it is)
-func classifyChallenge(message []byte) (peerProtocol, error) {
+func ClassifyChallenge(message []byte) (Protocol, error) {
 	challenge, ok := bytes.CutPrefix(message, challengeTag)
 	if !ok {
 		return 0, fmt.Errorf("handshake: expected a challenge, got %d bytes of something else", len(message))
@@ -94,11 +94,11 @@ func classifyChallenge(message []byte) (peerProtocol, error) {
 	random, modern := bytes.CutPrefix(challenge, pySHA256Tag)
 	switch {
 	case !modern && len(random) == pyMD5ChallengeSize:
-		return peerPythonMD5, nil
+		return PythonMD5, nil
 	case modern && len(random) == pyChallengeSize:
-		return peerPythonSHA256, nil
+		return PythonSHA256, nil
 	case len(random) == challengeSize:
-		return peerGo, nil
+		return Go, nil
 	}
 	return 0, fmt.Errorf("handshake: a challenge of %d bytes is neither Python's nor ours", len(challenge))
 }
@@ -109,14 +109,14 @@ func classifyChallenge(message []byte) (peerProtocol, error) {
 //	Python up to 3.11: the raw 16-byte HMAC-MD5
 //	Python 3.12+:      {sha256} and the 32-byte HMAC-SHA256
 //	Go:                the raw 32-byte HMAC-SHA256 of handshake.go's sign
-func classifyAnswer(answer []byte) (peerProtocol, error) {
+func classifyAnswer(answer []byte) (Protocol, error) {
 	switch {
 	case len(answer) == md5.Size:
-		return peerPythonMD5, nil
+		return PythonMD5, nil
 	case len(answer) == len(pySHA256Tag)+sha256.Size && bytes.HasPrefix(answer, pySHA256Tag):
-		return peerPythonSHA256, nil
+		return PythonSHA256, nil
 	case len(answer) == sha256.Size:
-		return peerGo, nil
+		return Go, nil
 	}
 	return 0, fmt.Errorf("handshake: an answer of %d bytes is neither Python's nor ours", len(answer))
 }
@@ -126,7 +126,7 @@ func classifyAnswer(answer []byte) (peerProtocol, error) {
 // from random. Python up to 3.11 answers it with HMAC-MD5 and 3.12+ with
 // "{sha256}" and HMAC-SHA256, both over all of it; a Go worker signs all of
 // it with handshake.go's sign; and a Go worker tells it from a Python
-// master's by its length (classifyChallenge).
+// master's by its length (ClassifyChallenge).
 func masterChallenge(random io.Reader) ([]byte, error) {
 	challenge := append(bytes.Clone(pySHA256Tag), make([]byte, challengeSize)...)
 	if _, err := io.ReadFull(random, challenge[len(pySHA256Tag):]); err != nil {
@@ -138,42 +138,42 @@ func masterChallenge(random io.Reader) ([]byte, error) {
 // pyFinishServerHandshake is the rest of a master's side, once it has read
 // the worker's answer to its challenge and found it is Python's
 // (classifyAnswer): give the verdict, then answer the worker's challenge.
-func pyFinishServerHandshake(conn io.ReadWriter, authkey, challenge, answer []byte) (peerProtocol, error) {
+func pyFinishServerHandshake(conn io.ReadWriter, authkey, challenge, answer []byte) (Protocol, error) {
 	protocol, valid, err := pyCheckAnswer(authkey, challenge, answer)
 	if err != nil || !valid {
-		writePyMessage(conn, failure) // best effort: the worker learns why we hang up
+		WriteMessage(conn, failure) // best effort: the worker learns why we hang up
 	}
 	if err != nil {
 		return protocol, err
 	}
 	if !valid {
-		return protocol, fmt.Errorf("%w: the worker (%v) did not prove it knows the authkey", errAuth, protocol)
+		return protocol, fmt.Errorf("%w: the worker (%v) did not prove it knows the authkey", ErrAuth, protocol)
 	}
-	if err := writePyMessage(conn, welcome); err != nil {
+	if err := WriteMessage(conn, welcome); err != nil {
 		return protocol, err
 	}
 	return protocol, pyAnswerChallenge(conn, authkey, "worker")
 }
 
-// pyClientHandshake is a worker's side of the handshake with a Python
+// PythonClientHandshake is a worker's side of the handshake with a Python
 // master: answer its challenge, then deliver one. It reports which Python
 // the master is.
-func pyClientHandshake(conn io.ReadWriter, authkey []byte) (peerProtocol, error) {
-	message, err := readPyMessage(conn, pyHandshakeLimit)
+func PythonClientHandshake(conn io.ReadWriter, authkey []byte) (Protocol, error) {
+	message, err := ReadMessage(conn, pyHandshakeLimit)
 	if err != nil {
 		return 0, err
 	}
-	return pyFinishClientHandshake(conn, authkey, message)
+	return FinishPythonClientHandshake(conn, authkey, message)
 }
 
-// pyFinishClientHandshake is a worker's side, once it has read the
-// master's first message itself and found it is Python's (classifyChallenge).
-func pyFinishClientHandshake(conn io.ReadWriter, authkey, message []byte) (peerProtocol, error) {
-	protocol, err := classifyChallenge(message)
+// FinishPythonClientHandshake is a worker's side, once it has read the
+// master's first message itself and found it is Python's (ClassifyChallenge).
+func FinishPythonClientHandshake(conn io.ReadWriter, authkey, message []byte) (Protocol, error) {
+	protocol, err := ClassifyChallenge(message)
 	if err != nil {
 		return 0, err
 	}
-	if !protocol.isPython() {
+	if !protocol.IsPython() {
 		return protocol, errors.New("handshake: the master speaks Go, not Python")
 	}
 	if err := pyAnswer(conn, authkey, message[len(challengeTag):], "master"); err != nil {
@@ -183,16 +183,16 @@ func pyFinishClientHandshake(conn io.ReadWriter, authkey, message []byte) (peerP
 	// with HMAC-MD5, whatever we send.
 	challenge := append(bytes.Clone(pySHA256Tag), make([]byte, pyChallengeSize)...)
 	rand.Read(challenge[len(pySHA256Tag):])
-	if err := writePyMessage(conn, append(bytes.Clone(challengeTag), challenge...)); err != nil {
+	if err := WriteMessage(conn, append(bytes.Clone(challengeTag), challenge...)); err != nil {
 		return protocol, err
 	}
-	answer, err := readPyMessage(conn, pyHandshakeLimit)
+	answer, err := ReadMessage(conn, pyHandshakeLimit)
 	if err != nil {
 		return protocol, err
 	}
 	answered, valid, err := pyCheckAnswer(authkey, challenge, answer)
 	if err != nil || !valid || answered != protocol {
-		writePyMessage(conn, failure)
+		WriteMessage(conn, failure)
 	}
 	switch {
 	case err != nil:
@@ -200,15 +200,38 @@ func pyFinishClientHandshake(conn io.ReadWriter, authkey, message []byte) (peerP
 	case answered != protocol:
 		return protocol, fmt.Errorf("handshake: the master challenged as %v but answered as %v", protocol, answered)
 	case !valid:
-		return protocol, fmt.Errorf("%w: the master did not prove it knows the authkey", errAuth)
+		return protocol, fmt.Errorf("%w: the master did not prove it knows the authkey", ErrAuth)
 	}
-	return protocol, writePyMessage(conn, welcome)
+	return protocol, WriteMessage(conn, welcome)
+}
+
+// pyServerHandshake is a Python 3.12+ master's side of the handshake, as
+// multiprocessing.connection's deliver_challenge and answer_challenge do it:
+// the tests stand it in for task_master.py's.
+func PythonServerHandshake(conn io.ReadWriter, authkey []byte) error {
+	challenge := append(bytes.Clone(pySHA256Tag), make([]byte, pyChallengeSize)...)
+	rand.Read(challenge[len(pySHA256Tag):])
+	if err := WriteMessage(conn, append(bytes.Clone(challengeTag), challenge...)); err != nil {
+		return err
+	}
+	answer, err := ReadMessage(conn, pyHandshakeLimit)
+	if err != nil {
+		return err
+	}
+	if _, valid, err := pyCheckAnswer(authkey, challenge, answer); err != nil || !valid {
+		WriteMessage(conn, failure)
+		return fmt.Errorf("%w: the worker did not prove it knows the authkey", ErrAuth)
+	}
+	if err := WriteMessage(conn, welcome); err != nil {
+		return err
+	}
+	return pyAnswerChallenge(conn, authkey, "worker")
 }
 
 // pyAnswerChallenge reads a Python peer's challenge, answers it and reads
 // the verdict.
 func pyAnswerChallenge(conn io.ReadWriter, authkey []byte, peer string) error {
-	message, err := readPyMessage(conn, pyHandshakeLimit)
+	message, err := ReadMessage(conn, pyHandshakeLimit)
 	if err != nil {
 		return err
 	}
@@ -230,15 +253,15 @@ func pyAnswer(conn io.ReadWriter, authkey, challenge []byte, peer string) error 
 	default:
 		return fmt.Errorf("handshake: a challenge of %d bytes is not one Python sends", len(challenge))
 	}
-	if err := writePyMessage(conn, answer); err != nil {
+	if err := WriteMessage(conn, answer); err != nil {
 		return err
 	}
-	verdict, err := readPyMessage(conn, pyHandshakeLimit)
+	verdict, err := ReadMessage(conn, pyHandshakeLimit)
 	if err != nil {
 		return err
 	}
 	if !bytes.Equal(verdict, welcome) {
-		return fmt.Errorf("%w: the %s rejected our authkey", errAuth, peer)
+		return fmt.Errorf("%w: the %s rejected our authkey", ErrAuth, peer)
 	}
 	return nil
 }
@@ -246,15 +269,15 @@ func pyAnswer(conn io.ReadWriter, authkey, challenge []byte, peer string) error 
 // pyCheckAnswer checks a peer's answer to challenge: it says which
 // Python the peer is, and whether it knows the authkey. It fails if the
 // answer is no Python's.
-func pyCheckAnswer(authkey, challenge, answer []byte) (protocol peerProtocol, valid bool, err error) {
+func pyCheckAnswer(authkey, challenge, answer []byte) (protocol Protocol, valid bool, err error) {
 	protocol, err = classifyAnswer(answer)
 	var want []byte
 	switch {
 	case err != nil:
 		return 0, false, err
-	case protocol == peerPythonMD5:
+	case protocol == PythonMD5:
 		want = pyMAC(md5.New, authkey, challenge)
-	case protocol == peerPythonSHA256:
+	case protocol == PythonSHA256:
 		want = append(bytes.Clone(pySHA256Tag), pyMAC(sha256.New, authkey, challenge)...)
 	default:
 		return protocol, false, fmt.Errorf("handshake: the answer is %v's, not Python's", protocol)
@@ -269,22 +292,22 @@ func pyMAC(newHash func() hash.Hash, authkey, message []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// errPyMessage is a message of a size refused before reading it.
-var errPyMessage = errors.New("message too long")
+// ErrTooLong is a message of a size refused before reading it.
+var ErrTooLong = errors.New("message too long")
 
-// readPyMessage reads one message of at most limit bytes.
-func readPyMessage(r io.Reader, limit int) ([]byte, error) {
+// ReadMessage reads one message of at most limit bytes.
+func ReadMessage(r io.Reader, limit int) ([]byte, error) {
 	var header [4]byte
 	if _, err := io.ReadFull(r, header[:]); err != nil {
 		return nil, err
 	}
 	switch size := int32(binary.BigEndian.Uint32(header[:])); {
 	case size == -1:
-		return nil, fmt.Errorf("%w: a message of 2 GiB or more (at most %d bytes)", errPyMessage, limit)
+		return nil, fmt.Errorf("%w: a message of 2 GiB or more (at most %d bytes)", ErrTooLong, limit)
 	case size < 0:
 		return nil, fmt.Errorf("a message of length %d", size)
 	case int64(size) > int64(limit):
-		return nil, fmt.Errorf("%w: a message of %d bytes (at most %d)", errPyMessage, size, limit)
+		return nil, fmt.Errorf("%w: a message of %d bytes (at most %d)", ErrTooLong, size, limit)
 	default:
 		message := make([]byte, size)
 		if _, err := io.ReadFull(r, message); err != nil {
@@ -302,32 +325,32 @@ func noEOF(err error) error {
 	return err
 }
 
-// writePyMessage writes one message, length and bytes in one write, as
+// WriteMessage writes one message, length and bytes in one write, as
 // Python does: two small writes could each wait for an ACK (Nagle's
 // algorithm).
-func writePyMessage(w io.Writer, message []byte) error {
+func WriteMessage(w io.Writer, message []byte) error {
 	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(message)), uint32(len(message)))
 	_, err := w.Write(append(frame, message...))
 	return err
 }
 
-// pyConn is an authenticated connection to a Python peer, which exchanges
+// Conn is an authenticated connection to a Python peer, which exchanges
 // pickled values.
-type pyConn struct {
-	conn       net.Conn
-	maxMessage int // the longest reply it reads
+type Conn struct {
+	NetConn  net.Conn
+	MaxReply int // the longest reply it reads
 }
 
 // call sends a request and reads its reply, giving up when timeout passes
 // or ctx is done. A call that fails leaves the connection unusable.
-func (c *pyConn) call(ctx context.Context, request any, timeout time.Duration) (any, error) {
+func (c *Conn) Call(ctx context.Context, request any, timeout time.Duration) (any, error) {
 	message, err := pickle.Encode(request)
 	if err != nil {
 		return nil, err
 	}
-	c.conn.SetDeadline(time.Now().Add(timeout))
+	c.NetConn.SetDeadline(time.Now().Add(timeout))
 	// On ctx.Done, a deadline in the past wakes the read or write at once.
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { c.NetConn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	reply, err := c.exchange(message)
 	if ctx.Err() != nil {
@@ -336,15 +359,15 @@ func (c *pyConn) call(ctx context.Context, request any, timeout time.Duration) (
 	return reply, err
 }
 
-func (c *pyConn) exchange(message []byte) (any, error) {
-	if err := writePyMessage(c.conn, message); err != nil {
+func (c *Conn) exchange(message []byte) (any, error) {
+	if err := WriteMessage(c.NetConn, message); err != nil {
 		return nil, err
 	}
-	reply, err := readPyMessage(c.conn, c.maxMessage)
+	reply, err := ReadMessage(c.NetConn, c.MaxReply)
 	if err != nil {
 		return nil, err
 	}
 	return pickle.Decode(reply)
 }
 
-func (c *pyConn) Close() error { return c.conn.Close() }
+func (c *Conn) Close() error { return c.NetConn.Close() }
