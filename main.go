@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"multithreading/internal/cli"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"net"
 	"net/netip"
 	"os"
@@ -587,7 +588,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if err := validate(fs, hostPort("server", *server), port("server", *server, 1), notNegative("tries", *tries),
 		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, maxWait), busyPoll,
 		notNegative("work", *work), positive("jobs", *jobs), atMost("jobs", *jobs, maxJobs),
-		notNegative("batch", *batch), atMost("batch", *batch, maxBatch),
+		notNegative("batch", *batch), atMost("batch", *batch, rpcwire.MaxBatch),
 		notNegative("retry", *retry), atMost("retry", *retry, time.Hour)); err != nil {
 		return err
 	}

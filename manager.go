@@ -7,7 +7,7 @@
 // proven it knows the key, and the tasks leased over a connection hang off
 // it and go back in the queue as soon as it ends. Knowing the key makes a
 // worker authenticated, not trusted: the queue checks every result against
-// the lease it quotes, the codec (rpccodec.go) bounds every message and the
+// the lease it quotes, the codec (codec.go) bounds every message and the
 // calls in flight, and admission.go bounds the peers still proving the key.
 
 package main
@@ -20,6 +20,7 @@ import (
 	"io"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
 	"sync"
@@ -35,22 +36,6 @@ const (
 	minLease         = 30 * time.Millisecond
 )
 
-// GetArgs asks the task queue for up to Max tasks, waiting up to Wait for one.
-type GetArgs struct {
-	Max  int
-	Wait time.Duration
-}
-
-// TaskBatch is the answer: some tasks, none (the queue is empty), or none
-// ever again (Closed: every task has its result, or the master is stopping).
-// The tasks are leased for LeaseFor, and the worker renews them while it
-// works on them.
-type TaskBatch struct {
-	Tasks    TaskList
-	Closed   bool
-	LeaseFor time.Duration
-}
-
 // TaskQueue is the task queue as one worker connection sees it.
 type TaskQueue struct {
 	queue  *queue.Queue
@@ -58,9 +43,9 @@ type TaskQueue struct {
 }
 
 // Get is task.get(timeout=...), for up to args.Max tasks at once.
-func (t *TaskQueue) Get(args GetArgs, batch *TaskBatch) error {
-	if args.Max < 1 || args.Max > maxBatch || args.Wait < 0 || args.Wait > maxWait {
-		return fmt.Errorf("get: want 1 to %d tasks and a wait of at most %v", maxBatch, maxWait)
+func (t *TaskQueue) Get(args rpcwire.GetArgs, batch *rpcwire.TaskBatch) error {
+	if args.Max < 1 || args.Max > rpcwire.MaxBatch || args.Wait < 0 || args.Wait > maxWait {
+		return fmt.Errorf("get: want 1 to %d tasks and a wait of at most %v", rpcwire.MaxBatch, maxWait)
 	}
 	batch.Tasks, batch.Closed = t.queue.Get(t.holder, args.Max, args.Wait)
 	batch.LeaseFor = t.holder.LeaseFor
@@ -68,7 +53,7 @@ func (t *TaskQueue) Get(args GetArgs, batch *TaskBatch) error {
 }
 
 // Renew extends the leases of the tasks the worker is still working on.
-func (t *TaskQueue) Renew(leases LeaseList, renewed *int) error {
+func (t *TaskQueue) Renew(leases rpcwire.LeaseList, renewed *int) error {
 	*renewed = t.queue.Renew(t.holder, leases) // LeaseList has checked the count
 	return nil
 }
@@ -83,10 +68,10 @@ type ResultQueue struct {
 // refusedPrefix begins the error of a Put whose results were not all taken.
 const refusedPrefix = "refused "
 
-// Put is result.put(r), for up to maxBatch results at once. Results that do
+// Put is result.put(r), for up to rpcwire.MaxBatch results at once. Results that do
 // not answer a task leased to this connection are refused: the caller gets
 // an error, and the log a line.
-func (r *ResultQueue) Put(results ResultBatch, _ *struct{}) error {
+func (r *ResultQueue) Put(results rpcwire.ResultBatch, _ *struct{}) error {
 	reasons, err := r.queue.PutResults(r.holder, results)
 	refused := tally(reasons)
 	if n := refused.count(); n > 0 {
@@ -169,9 +154,9 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	}
 
 	worker := queue.NewHolder(conn.RemoteAddr().String(), m.leaseFor, true)
-	codec := newServerCodec(conn, func(err error) {
+	codec := rpcwire.NewServerCodec(conn, rpcwire.Config{}, func(err error) {
 		m.queue.HungUp(worker)
-		if errors.Is(err, errFrameTooLarge) || errors.Is(err, errMalformed) {
+		if errors.Is(err, rpcwire.ErrFrameTooLarge) || errors.Is(err, rpcwire.ErrMalformed) {
 			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", worker.Name, err), tally{"bad message": 1})
 		}
 	})

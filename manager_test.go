@@ -12,6 +12,7 @@ import (
 	"multithreading/internal/mpconn"
 	"multithreading/internal/proctest"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
 	"os"
@@ -55,7 +56,7 @@ func dialMaster(ctx context.Context, addr string, authkey []byte) (net.Conn, err
 // putRaw puts results and returns the master's own answer: PutBatch would
 // take a refusal in its stride.
 func putRaw(m *RemoteQueueManager, results ...queue.Result) error {
-	return m.call(context.Background(), "ResultQueue.Put", ResultBatch(results), &struct{}{}, proctest.Timeout)
+	return m.call(context.Background(), "ResultQueue.Put", rpcwire.ResultBatch(results), &struct{}{}, proctest.Timeout)
 }
 
 // peakMiB reads the peak memory of a running process (Linux's VmHWM).
@@ -123,7 +124,7 @@ func TestMasterRefusesOversizedMessage(t *testing.T) {
 	header := binary.BigEndian.AppendUint32(nil, claimed)
 	conn.Write(append(header, make([]byte, 1<<20)...)) // and the first MiB of it
 	master.Stderr.WaitFor(t, master, regexp.MustCompile(fmt.Sprintf(
-		`^master: rejected 127\.0\.0\.1:\d+: hung up on it: message too large: %d bytes \(at most %d\)$`, claimed, maxFrame)))
+		`^master: rejected 127\.0\.0\.1:\d+: hung up on it: message too large: %d bytes \(at most %d\)$`, claimed, rpcwire.MaxFrame)))
 	if peak := peakMiBOf(t, master); peak > 32 {
 		t.Errorf("master's peak memory %.1f MiB after a 512 MiB message was announced", peak)
 	}
@@ -131,7 +132,7 @@ func TestMasterRefusesOversizedMessage(t *testing.T) {
 }
 
 // 10,000 gets pipelined on one connection: the master runs at most
-// maxInFlight of them at once and reads no more until one finishes, so its
+// rpcwire.MaxInFlight of them at once and reads no more until one finishes, so its
 // memory stays small, and it serves a good worker meanwhile.
 func TestMasterBoundsPipelinedCalls(t *testing.T) {
 	t.Parallel()
@@ -144,11 +145,11 @@ func TestMasterBoundsPipelinedCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flooder := rpc.NewClientWithCodec(newClientCodec(conn))
+	flooder := rpc.NewClientWithCodec(rpcwire.NewClientCodec(conn, rpcwire.Config{}))
 	defer flooder.Close()
 	calls := make(chan *rpc.Call, 10_000)
 	for range 10_000 {
-		go flooder.Go("TaskQueue.Get", GetArgs{Max: 1, Wait: time.Second}, &TaskBatch{}, calls)
+		go flooder.Go("TaskQueue.Get", rpcwire.GetArgs{Max: 1, Wait: time.Second}, &rpcwire.TaskBatch{}, calls)
 	}
 	// Once the first get has waited its second out, the master has read as
 	// many as it will run at once, and no more.

@@ -23,6 +23,7 @@ import (
 	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"net"
 	"strconv"
 	"strings"
@@ -212,7 +213,7 @@ func (m *QueueManager) pyPut(worker *queue.Holder, r pyRequest, leased []queue.T
 // that is too large or not a request. It waits for a request at least as
 // long as a Python worker may work on a task.
 func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
-	conn.SetReadDeadline(time.Now().Add(max(idleTimeout, m.pythonLeaseFor+answerTimeout)))
+	conn.SetReadDeadline(time.Now().Add(max(rpcwire.DefaultIdleTimeout, m.pythonLeaseFor+answerTimeout)))
 	message, err := mpconn.ReadMessage(conn, mpconn.MaxMessage)
 	if err != nil {
 		if errors.Is(err, mpconn.ErrTooLong) {
@@ -238,13 +239,13 @@ func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
 	return pyRequest{}, err
 }
 
-// writePyReply sends a reply within writeTimeout.
+// writePyReply sends a reply within rpcwire.DefaultWriteTimeout.
 func writePyReply(conn net.Conn, reply pickle.Tuple) error {
 	message, err := pickle.Encode(reply)
 	if err != nil {
 		message, _ = pickle.Encode(pyRaise("RuntimeError", err.Error()))
 	}
-	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	conn.SetWriteDeadline(time.Now().Add(rpcwire.DefaultWriteTimeout))
 	return mpconn.WriteMessage(conn, message)
 }
 

@@ -19,6 +19,7 @@ import (
 	"multithreading/internal/cli"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
 	"strings"
@@ -109,7 +110,7 @@ func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Wri
 		conn.Close()
 		return nil, err
 	}
-	m := &RemoteQueueManager{client: rpc.NewClientWithCodec(newClientCodec(conn)), stderr: stderr,
+	m := &RemoteQueueManager{client: rpc.NewClientWithCodec(rpcwire.NewClientCodec(conn, rpcwire.Config{})), stderr: stderr,
 		closed: make(chan struct{}), leased: make(chan struct{}, 1), held: map[uint64]int{}, renewEvery: time.Second}
 	go m.renewLeases()
 	return m, nil
@@ -208,7 +209,7 @@ func (m *RemoteQueueManager) renewLeases() {
 		m.mu.Unlock()
 		if len(leases) > 0 {
 			var renewed int
-			m.call(context.Background(), "TaskQueue.Renew", LeaseList(leases[:min(len(leases), maxInFlight)]), &renewed, answerTimeout)
+			m.call(context.Background(), "TaskQueue.Renew", rpcwire.LeaseList(leases[:min(len(leases), rpcwire.MaxInFlight)]), &renewed, answerTimeout)
 		}
 	}
 }
@@ -234,8 +235,8 @@ func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Tas
 // GetBatch is Get for up to most tasks. The tasks' lease is renewed until
 // their results are put.
 func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error) {
-	var batch TaskBatch
-	if err := q.m.call(ctx, "TaskQueue.Get", GetArgs{Max: most, Wait: wait}, &batch, wait+answerTimeout); err != nil {
+	var batch rpcwire.TaskBatch
+	if err := q.m.call(ctx, "TaskQueue.Get", rpcwire.GetArgs{Max: most, Wait: wait}, &batch, wait+answerTimeout); err != nil {
 		return nil, err
 	}
 	switch {
@@ -253,7 +254,7 @@ func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Durat
 }
 
 // hold notes a batch's lease, to renew it.
-func (m *RemoteQueueManager) hold(batch TaskBatch) {
+func (m *RemoteQueueManager) hold(batch rpcwire.TaskBatch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wasIdle := len(m.held) == 0
@@ -301,7 +302,7 @@ func (q remoteResultQueue) PutBatch(ctx context.Context, results []queue.Result)
 			return fmt.Errorf("the result of task #%d is %d bytes, more than the master takes (%d)", r.ID, len(r.Text), queue.MaxText)
 		}
 	}
-	err := q.m.call(ctx, "ResultQueue.Put", ResultBatch(results), &struct{}{}, answerTimeout)
+	err := q.m.call(ctx, "ResultQueue.Put", rpcwire.ResultBatch(results), &struct{}{}, answerTimeout)
 	var serverErr rpc.ServerError
 	if errors.As(err, &serverErr) && strings.HasPrefix(string(serverErr), refusedPrefix) {
 		fmt.Fprintf(q.m.stderr, "worker: the master %s\n", serverErr)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // greedyQueue is a master's task queue that hands out more than it is asked.
 type greedyQueue struct{}
 
-func (greedyQueue) Get(args GetArgs, batch *TaskBatch) error {
+func (greedyQueue) Get(args rpcwire.GetArgs, batch *rpcwire.TaskBatch) error {
 	batch.Tasks = make([]queue.Task, args.Max+2)
 	batch.LeaseFor = time.Minute
 	return nil
@@ -44,7 +45,7 @@ func fakeMaster(t *testing.T, queue any) string {
 		}
 		server := rpc.NewServer()
 		server.RegisterName("TaskQueue", queue)
-		server.ServeCodec(newServerCodec(conn, func(error) {}))
+		server.ServeCodec(rpcwire.NewServerCodec(conn, rpcwire.Config{}, func(error) {}))
 	}()
 	return listener.Addr().String()
 }

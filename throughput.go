@@ -16,6 +16,7 @@ import (
 	"io"
 	"multithreading/internal/cli"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"multithreading/internal/rusage"
 	"net"
 	"sync"
@@ -28,8 +29,8 @@ import (
 const autoBatch = 512
 
 // maxJobs is the most calls a worker keeps in flight: below the master's
-// maxInFlight, so that a renewal always finds room beside them.
-const maxJobs = maxInFlight / 2
+// rpcwire.MaxInFlight, so that a renewal always finds room beside them.
+const maxJobs = rpcwire.MaxInFlight / 2
 
 // minPoll is the shortest wait for a task that a worker with no count of
 // tries may ask for: any shorter, and it would ask the master without pause.

@@ -1,26 +1,29 @@
-// The wire of section 分布式进程, under net/rpc: gob, as rpc.NewServer and
-// rpc.NewClient use it, plus what a server facing the network needs and
-// net/rpc's own gob codec lacks, much as net/http's Server has ReadTimeout,
-// WriteTimeout and MaxHeaderBytes:
+// Package rpcwire is net/rpc's gob in frames of bounded size, with
+// deadlines: what net/rpc/jsonrpc is to JSON, for the master and the workers
+// of section 分布式进程.
+//
+// It is gob, as rpc.NewServer and rpc.NewClient use it, plus what a server
+// facing the network needs and net/rpc's own gob codec lacks, much as
+// net/http's Server has ReadTimeout, WriteTimeout and MaxHeaderBytes:
 //
 //   - every message is a frame with a 4-byte length, checked against
-//     maxFrame before the frame is read, so no peer can make the other side
+//     MaxFrame before the frame is read, so no peer can make the other side
 //     allocate more (gob alone accepts messages of gigabytes);
 //   - every write has a deadline, and a frame once begun must arrive whole
-//     within readTimeout (deadlines are moved only when less than half of
+//     within Config.ReadTimeout (deadlines are moved only when less than half of
 //     them is left, and not at all for bytes already read into the buffer:
 //     resetting them for every message cost a tenth of a call's time);
-//   - on the master's side, a connection has at most maxInFlight calls
+//   - on the master's side, a connection has at most Config.MaxInFlight calls
 //     running: the next request is not read until one finishes;
 //   - an error is final: the connection is finished at once, and the master
 //     hears of it (ended) before net/rpc has waited for the calls in
 //     progress, so the worker's tasks go back in the queue without delay.
-
-package main
+package rpcwire
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/gob"
 	"errors"
@@ -33,31 +36,57 @@ import (
 	"time"
 )
 
+// The limits of the protocol itself, the same for every connection.
 const (
-	maxBatch = 1024 // the most tasks one call may move
-	// maxFrame fits a batch of maxBatch results of queue.MaxText bytes,
+	MaxBatch = 1024 // the most tasks one call may move
+	// MaxFrame fits a batch of MaxBatch results of queue.MaxText bytes,
 	// with room for gob's field tags and type descriptions.
-	maxFrame       = maxBatch*(queue.MaxText+32) + 4096
-	maxInFlight    = 64               // calls one worker connection may have running on the master
-	readTimeout    = 10 * time.Second // for a frame's bytes to arrive once its length has
-	writeTimeout   = 10 * time.Second // for a frame to be written
-	idleTimeout    = 2 * time.Minute  // the master hangs up on a worker that asks nothing for this long
-	keptBuffer     = 64 << 10         // a frame buffer larger than this is not kept between frames
-	maxTypes       = 32               // gob types a connection may define: its messages need under ten
-	maxTypeBytes   = 16 << 10         // and their definitions' bytes: theirs take under 2 KiB
-	frameHeader    = 4                // bytes of length before each frame
-	readBufferSize = 16 << 10         // what one read from the network may bring
+	MaxFrame    = MaxBatch*(queue.MaxText+32) + 4096
+	MaxInFlight = 64 // the most calls a connection may have running, and leases one renewal may carry
+
+	keptBuffer     = 64 << 10 // a frame buffer larger than this is not kept between frames
+	frameHeader    = 4        // bytes of length before each frame
+	readBufferSize = 16 << 10 // what one read from the network may bring
 )
+
+// Config holds a connection's limits. A zero field means its default, as in
+// net/http's Server.
+type Config struct {
+	ReadTimeout  time.Duration // for a frame's bytes to arrive once its length has: 10 s
+	WriteTimeout time.Duration // for a frame to be written: 10 s
+	IdleTimeout  time.Duration // the server hangs up on a peer that asks nothing for this long: 2 min
+	MaxInFlight  int           // calls a connection may have running on the server: MaxInFlight
+	MaxTypes     int           // gob types a peer may define: 32, where its messages need under ten
+	MaxTypeBytes int           // and the bytes of their definitions: 16 KiB, where they take under 2
+}
+
+// The defaults of Config.
+const (
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultIdleTimeout  = 2 * time.Minute
+)
+
+// withDefaults fills in the zero fields.
+func (c Config) withDefaults() Config {
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, 10*time.Second)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.MaxInFlight = min(cmp.Or(c.MaxInFlight, MaxInFlight), MaxInFlight)
+	c.MaxTypes = cmp.Or(c.MaxTypes, 32)
+	c.MaxTypeBytes = cmp.Or(c.MaxTypeBytes, 16<<10)
+	return c
+}
 
 // Why a connection was finished.
 var (
-	errFrameTooLarge = errors.New("message too large")
-	errMalformed     = errors.New("malformed message")
+	ErrFrameTooLarge = errors.New("message too large")
+	ErrMalformed     = errors.New("malformed message")
 )
 
 // framedGob reads and writes gob messages, a frame at a time, on conn.
 type framedGob struct {
 	conn net.Conn
+	cfg  Config
 
 	// Reading: the decoder reads the current frame from frame, and
 	// reaches its end instead of reading on into the next frame.
@@ -76,8 +105,8 @@ type framedGob struct {
 	writeDeadline time.Time // as last set on conn
 }
 
-func newFramedGob(conn net.Conn) *framedGob {
-	f := &framedGob{conn: conn, in: bufio.NewReaderSize(conn, readBufferSize)}
+func newFramedGob(conn net.Conn, cfg Config) *framedGob {
+	f := &framedGob{conn: conn, cfg: cfg.withDefaults(), in: bufio.NewReaderSize(conn, readBufferSize)}
 	f.dec = gob.NewDecoder(&f.frame) // a bytes.Reader is an io.ByteReader: gob adds no buffer of its own
 	f.enc = gob.NewEncoder(&f.out)
 	return f
@@ -90,7 +119,7 @@ func (f *framedGob) readFrame(idle time.Duration) error {
 		return f.err
 	}
 	if f.frame.Len() > 0 {
-		return f.fail(fmt.Errorf("%w: %d bytes left over", errMalformed, f.frame.Len()))
+		return f.fail(fmt.Errorf("%w: %d bytes left over", ErrMalformed, f.frame.Len()))
 	}
 	if f.in.Buffered() < frameHeader {
 		f.setReadDeadline(idle)
@@ -100,11 +129,11 @@ func (f *framedGob) readFrame(idle time.Duration) error {
 		return f.fail(err)
 	}
 	size := binary.BigEndian.Uint32(header[:])
-	if size > maxFrame {
-		return f.fail(fmt.Errorf("%w: %d bytes (at most %d)", errFrameTooLarge, size, maxFrame))
+	if size > MaxFrame {
+		return f.fail(fmt.Errorf("%w: %d bytes (at most %d)", ErrFrameTooLarge, size, MaxFrame))
 	}
 	if f.in.Buffered() < int(size) {
-		f.setReadDeadline(readTimeout)
+		f.setReadDeadline(f.cfg.ReadTimeout)
 	}
 	if cap(f.buffer) < int(size) || cap(f.buffer) > keptBuffer {
 		f.buffer = make([]byte, size)
@@ -115,10 +144,10 @@ func (f *framedGob) readFrame(idle time.Duration) error {
 	}
 	types, typeBytes, err := checkGobTypes(f.buffer)
 	if err != nil {
-		return f.fail(fmt.Errorf("%w: %w", errMalformed, err))
+		return f.fail(fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
-	if f.types, f.typeBytes = f.types+types, f.typeBytes+typeBytes; f.types > maxTypes || f.typeBytes > maxTypeBytes {
-		return f.fail(fmt.Errorf("%w: more than %d types, or %d bytes of them, defined", errMalformed, maxTypes, maxTypeBytes))
+	if f.types, f.typeBytes = f.types+types, f.typeBytes+typeBytes; f.types > f.cfg.MaxTypes || f.typeBytes > f.cfg.MaxTypeBytes {
+		return f.fail(fmt.Errorf("%w: more than %d types, or %d bytes of them, defined", ErrMalformed, f.cfg.MaxTypes, f.cfg.MaxTypeBytes))
 	}
 	f.frame.Reset(f.buffer)
 	return nil
@@ -151,7 +180,7 @@ func (f *framedGob) decode(v any) error {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF // the frame ended mid-message
 		}
-		return f.fail(fmt.Errorf("%w: %w", errMalformed, err))
+		return f.fail(fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
 	return nil
 }
@@ -163,7 +192,7 @@ func (f *framedGob) fail(err error) error {
 	return f.err
 }
 
-// write sends header and body as one frame, within writeTimeout.
+// write sends header and body as one frame, within WriteTimeout.
 func (f *framedGob) write(header, body any) error {
 	f.out.Reset()
 	f.out.Write(make([]byte, frameHeader))
@@ -174,12 +203,12 @@ func (f *framedGob) write(header, body any) error {
 		return err
 	}
 	size := f.out.Len() - frameHeader
-	if size > maxFrame {
-		return fmt.Errorf("%w to send: %d bytes (at most %d)", errFrameTooLarge, size, maxFrame)
+	if size > MaxFrame {
+		return fmt.Errorf("%w to send: %d bytes (at most %d)", ErrFrameTooLarge, size, MaxFrame)
 	}
 	binary.BigEndian.PutUint32(f.out.Bytes(), uint32(size))
-	if now := time.Now(); f.writeDeadline.Sub(now) < writeTimeout/2 {
-		f.writeDeadline = now.Add(writeTimeout)
+	if now := time.Now(); f.writeDeadline.Sub(now) < f.cfg.WriteTimeout/2 {
+		f.writeDeadline = now.Add(f.cfg.WriteTimeout)
 		f.conn.SetWriteDeadline(f.writeDeadline)
 	}
 	_, err := f.conn.Write(f.out.Bytes())
@@ -189,18 +218,21 @@ func (f *framedGob) write(header, body any) error {
 // serverCodec is the master's side of a worker connection.
 type serverCodec struct {
 	*framedGob
-	slots chan struct{} // a token for each call running: at most maxInFlight
+	slots chan struct{} // a token for each call running: at most cfg.MaxInFlight
 	ended func(error)   // hears, once, why the connection is finished
 	once  sync.Once
 }
 
-func newServerCodec(conn net.Conn, ended func(error)) *serverCodec {
-	return &serverCodec{framedGob: newFramedGob(conn), slots: make(chan struct{}, maxInFlight), ended: ended}
+// NewServerCodec returns the server's side of conn, for rpc.Server's
+// ServeCodec. ended hears, once, why the connection is finished.
+func NewServerCodec(conn net.Conn, cfg Config, ended func(error)) rpc.ServerCodec {
+	f := newFramedGob(conn, cfg)
+	return &serverCodec{framedGob: f, slots: make(chan struct{}, f.cfg.MaxInFlight), ended: ended}
 }
 
 func (c *serverCodec) ReadRequestHeader(r *rpc.Request) error {
 	c.slots <- struct{}{} // wait for a call to finish before reading another
-	err := c.readFrame(idleTimeout)
+	err := c.readFrame(c.cfg.IdleTimeout)
 	if err == nil {
 		err = c.decode(r)
 	}
@@ -247,7 +279,12 @@ type clientCodec struct {
 	*framedGob
 }
 
-func newClientCodec(conn net.Conn) clientCodec { return clientCodec{newFramedGob(conn)} }
+// NewClientCodec returns the client's side of conn, for
+// rpc.NewClientWithCodec. Its reads wait for an answer as long as it takes:
+// the caller bounds each call.
+func NewClientCodec(conn net.Conn, cfg Config) rpc.ClientCodec {
+	return clientCodec{newFramedGob(conn, cfg)}
+}
 
 func (c clientCodec) WriteRequest(r *rpc.Request, body any) error {
 	err := c.write(r, body)

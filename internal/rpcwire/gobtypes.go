@@ -10,7 +10,7 @@
 // gob-encoded wireType, whose few shapes gob documents (encoding/gob's
 // doc.go); this reads just enough of it to see the type ids it refers to.
 
-package main
+package rpcwire
 
 import "errors"
 

@@ -1,6 +1,6 @@
-// Tests of rpccodec.go: the frames under net/rpc.
+// Tests of codec.go: the frames under net/rpc.
 
-package main
+package rpcwire
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ func (c *scriptedConn) readBytes() int                   { return c.sent - c.in.
 // requestFrames is what a worker's client codec writes for these calls.
 func requestFrames(t testing.TB, calls ...any) []byte {
 	var sent bytes.Buffer
-	codec := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent})
+	codec := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent}, Config{})
 	for i, body := range calls {
 		method := "TaskQueue.Get"
 		if _, ok := body.([]queue.Result); ok {
@@ -63,15 +63,15 @@ func (c *recordingConn) Write(p []byte) (int, error) { return c.out.Write(p) }
 // reading on beyond one buffer, and the error is final.
 func TestCodecRefusesOversizedFrame(t *testing.T) {
 	t.Parallel()
-	conn := newScriptedConn(append(binary.BigEndian.AppendUint32(nil, maxFrame+1), make([]byte, maxFrame+1)...))
+	conn := newScriptedConn(append(binary.BigEndian.AppendUint32(nil, MaxFrame+1), make([]byte, MaxFrame+1)...))
 	var ended error
-	codec := newServerCodec(conn, func(err error) { ended = err })
+	codec := NewServerCodec(conn, Config{}, func(err error) { ended = err })
 	var request rpc.Request
 	err := codec.ReadRequestHeader(&request)
-	if !errors.Is(err, errFrameTooLarge) || conn.readBytes() > readBufferSize || !errors.Is(ended, errFrameTooLarge) {
-		t.Errorf("error %v after reading %d bytes, ended with %v; want %v after at most %d", err, conn.readBytes(), ended, errFrameTooLarge, readBufferSize)
+	if !errors.Is(err, ErrFrameTooLarge) || conn.readBytes() > readBufferSize || !errors.Is(ended, ErrFrameTooLarge) {
+		t.Errorf("error %v after reading %d bytes, ended with %v; want %v after at most %d", err, conn.readBytes(), ended, ErrFrameTooLarge, readBufferSize)
 	}
-	if again := codec.ReadRequestHeader(&request); !errors.Is(again, errFrameTooLarge) {
+	if again := codec.ReadRequestHeader(&request); !errors.Is(again, ErrFrameTooLarge) {
 		t.Errorf("the next read: %v, want the same error", again)
 	}
 }
@@ -80,7 +80,7 @@ func TestCodecRefusesOversizedFrame(t *testing.T) {
 func TestCodecReadsWhatTheClientWrites(t *testing.T) {
 	t.Parallel()
 	sent := requestFrames(t, GetArgs{Max: 3, Wait: time.Second}, []queue.Result{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}})
-	codec := newServerCodec(newScriptedConn(sent), func(error) {})
+	codec := NewServerCodec(newScriptedConn(sent), Config{}, func(error) {}).(*serverCodec)
 	var request rpc.Request
 	var args GetArgs
 	var results []queue.Result
@@ -100,7 +100,7 @@ func TestCodecReadsWhatTheClientWrites(t *testing.T) {
 }
 
 // The master's codec, fed any bytes, never panics, never reads a frame over
-// maxFrame, and reads no request it cannot account for by a frame. The
+// MaxFrame, and reads no request it cannot account for by a frame. The
 // seeds run in every go test.
 func FuzzServerCodec(f *testing.F) {
 	f.Add([]byte{})
@@ -110,7 +110,7 @@ func FuzzServerCodec(f *testing.F) {
 	f.Add(append(binary.BigEndian.AppendUint32(nil, 3), 1, 2, 3))
 	f.Fuzz(func(t *testing.T, sent []byte) {
 		conn := newScriptedConn(sent)
-		codec := newServerCodec(conn, func(error) {})
+		codec := NewServerCodec(conn, Config{}, func(error) {}).(*serverCodec)
 		for frames := 0; ; frames++ {
 			var request rpc.Request
 			if codec.ReadRequestHeader(&request) != nil {
@@ -129,4 +129,20 @@ func FuzzServerCodec(f *testing.F) {
 			t.Fatalf("read %d bytes of %d", conn.readBytes(), len(sent))
 		}
 	})
+}
+
+// A peer that asks nothing for the Config's IdleTimeout is hung up on, and
+// the master hears why.
+func TestServerCodecIdleTimeout(t *testing.T) {
+	t.Parallel()
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	var ended error
+	codec := NewServerCodec(ours, Config{IdleTimeout: 50 * time.Millisecond}, func(err error) { ended = err })
+	var request rpc.Request
+	err := codec.ReadRequestHeader(&request)
+	var timeout net.Error
+	if !errors.As(err, &timeout) || !timeout.Timeout() || ended != err {
+		t.Errorf("an idle peer: error %v, ended with %v; want a timeout, heard", err, ended)
+	}
 }

@@ -1,6 +1,6 @@
-// Tests of wire.go: the lists that cross the wire count themselves first.
+// Tests of lists.go: the lists that cross the wire count themselves first.
 
-package main
+package rpcwire
 
 import (
 	"bytes"
@@ -53,8 +53,8 @@ func TestWireListsRefuseCounts(t *testing.T) {
 	}{
 		{"a million results", new(ResultBatch), count(1_000_000, 1<<20), "malformed list: 1000000 elements in 1048576 bytes (at most 1024)"},
 		{"more results than bytes", new(ResultBatch), count(100, 30), "malformed list: 100 elements in 30 bytes (at most 1024)"},
-		{"too many tasks", new(TaskList), count(maxBatch+1, 4000), "malformed list: 1025 elements in 4000 bytes (at most 1024)"},
-		{"too many leases", new(LeaseList), count(maxInFlight+1, 100), "malformed list: 65 elements in 100 bytes (at most 64)"},
+		{"too many tasks", new(TaskList), count(MaxBatch+1, 4000), "malformed list: 1025 elements in 4000 bytes (at most 1024)"},
+		{"too many leases", new(LeaseList), count(MaxInFlight+1, 100), "malformed list: 65 elements in 100 bytes (at most 64)"},
 		{"a text longer than its bytes", new(ResultBatch), append(count(1, 0), 0, 0, 100, 'x'), "malformed list: cut short"},
 		{"a text over the limit", new(ResultBatch), append(append(count(1, 0), 0, 0, 0x81, 0x08), make([]byte, 1025)...), "malformed list: a result of 1025 bytes (at most 1024)"},
 		{"bytes left over", new(LeaseList), count(1, 2), "malformed list: 1 bytes left over"},
@@ -72,8 +72,8 @@ func TestWireListsRefuseCounts(t *testing.T) {
 func TestCodecBoundsTypeDefinitions(t *testing.T) {
 	t.Parallel()
 	var sent bytes.Buffer
-	writer := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent})
-	for i := range maxTypes + 1 {
+	writer := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent}, Config{})
+	for i := range 32 + 1 {
 		// A struct type of its own for each message, as a hostile peer
 		// would make them.
 		body := reflect.New(reflect.StructOf([]reflect.StructField{{Name: fmt.Sprintf("F%d", i), Type: reflect.TypeOf(0)}})).Elem().Interface()
@@ -81,7 +81,7 @@ func TestCodecBoundsTypeDefinitions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	codec := newServerCodec(newScriptedConn(sent.Bytes()), func(error) {})
+	codec := NewServerCodec(newScriptedConn(sent.Bytes()), Config{}, func(error) {}).(*serverCodec)
 	var err error
 	requests := 0
 	for ; err == nil; requests++ {
@@ -91,7 +91,7 @@ func TestCodecBoundsTypeDefinitions(t *testing.T) {
 			<-codec.slots
 		}
 	}
-	if want := "malformed message: more than 32 types, or 16384 bytes of them, defined"; err == nil || err.Error() != want || requests > maxTypes {
+	if want := "malformed message: more than 32 types, or 16384 bytes of them, defined"; err == nil || err.Error() != want || requests > 32 {
 		t.Errorf("after %d requests: %v, want %q", requests, err, want)
 	}
 }
@@ -108,7 +108,7 @@ func FuzzResultBatch(f *testing.F) {
 		if batch.GobDecode(data) != nil {
 			return
 		}
-		if len(batch) > maxBatch {
+		if len(batch) > MaxBatch {
 			t.Fatalf("%d results decoded", len(batch))
 		}
 		back, _ := batch.GobEncode()
@@ -142,11 +142,11 @@ func TestCodecRefusesInterfaces(t *testing.T) {
 		{"a slice of interfaces in the body", rpc.Request{ServiceMethod: "TaskQueue.Get"}, sneakyArgs{Max: 1, Items: []any{sneakyArgs{}}}},
 	} {
 		var sent bytes.Buffer
-		writer := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent})
+		writer := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent}, Config{})
 		if err := writer.write(tc.header, tc.body); err != nil {
 			t.Fatal(err)
 		}
-		codec := newServerCodec(newScriptedConn(sent.Bytes()), func(error) {})
+		codec := NewServerCodec(newScriptedConn(sent.Bytes()), Config{}, func(error) {}).(*serverCodec)
 		var request rpc.Request
 		err := codec.ReadRequestHeader(&request)
 		if want := "malformed message: a type with an interface in it"; err == nil || err.Error() != want {

@@ -7,22 +7,39 @@
 // and refuse a count over its limit, or over what the bytes could hold,
 // before they allocate anything.
 
-package main
+package rpcwire
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"multithreading/internal/queue"
+	"time"
 )
 
-// ResultBatch is what ResultQueue.Put carries: at most maxBatch results.
+// GetArgs asks the task queue for up to Max tasks, waiting up to Wait for one.
+type GetArgs struct {
+	Max  int
+	Wait time.Duration
+}
+
+// TaskBatch is the answer: some tasks, none (the queue is empty), or none
+// ever again (Closed: every task has its result, or the master is stopping).
+// The tasks are leased for LeaseFor, and the worker renews them while it
+// works on them.
+type TaskBatch struct {
+	Tasks    TaskList
+	Closed   bool
+	LeaseFor time.Duration
+}
+
+// ResultBatch is what ResultQueue.Put carries: at most MaxBatch results.
 type ResultBatch []queue.Result
 
-// TaskList is what TaskQueue.Get answers: at most maxBatch tasks.
+// TaskList is what TaskQueue.Get answers: at most MaxBatch tasks.
 type TaskList []queue.Task
 
-// LeaseList is what TaskQueue.Renew carries: at most maxInFlight leases.
+// LeaseList is what TaskQueue.Renew carries: at most MaxInFlight leases.
 type LeaseList []uint64
 
 var errBadList = errors.New("malformed list")
@@ -40,7 +57,7 @@ func (b ResultBatch) GobEncode() ([]byte, error) {
 
 func (b *ResultBatch) GobDecode(data []byte) error {
 	r := listReader{data: data}
-	count := r.count(maxBatch, 3) // an ID, a lease and a length: 3 bytes at least
+	count := r.count(MaxBatch, 3) // an ID, a lease and a length: 3 bytes at least
 	results := make(ResultBatch, 0, count)
 	for range count {
 		id, lease, size := r.varint(), r.uvarint(), r.uvarint()
@@ -65,7 +82,7 @@ func (l TaskList) GobEncode() ([]byte, error) {
 
 func (l *TaskList) GobDecode(data []byte) error {
 	r := listReader{data: data}
-	count := r.count(maxBatch, 3)
+	count := r.count(MaxBatch, 3)
 	tasks := make(TaskList, 0, count)
 	for range count {
 		tasks = append(tasks, queue.Task{ID: int(r.varint()), N: int(r.varint()), Lease: r.uvarint()})
@@ -84,7 +101,7 @@ func (l LeaseList) GobEncode() ([]byte, error) {
 
 func (l *LeaseList) GobDecode(data []byte) error {
 	r := listReader{data: data}
-	count := r.count(maxInFlight, 1)
+	count := r.count(MaxInFlight, 1)
 	leases := make(LeaseList, 0, count)
 	for range count {
 		leases = append(leases, r.uvarint())
