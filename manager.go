@@ -65,18 +65,15 @@ type ResultQueue struct {
 	refused *throttledLog
 }
 
-// refusedPrefix begins the error of a Put whose results were not all taken.
-const refusedPrefix = "refused "
-
-// Put is result.put(r), for up to rpcwire.MaxBatch results at once. Results that do
-// not answer a task leased to this connection are refused: the caller gets
-// an error, and the log a line.
-func (r *ResultQueue) Put(results rpcwire.ResultBatch, _ *struct{}) error {
+// Put is result.put(r), for up to MaxBatch results at once. Results that do
+// not answer a task leased to this connection are refused: the reply says
+// how many and why, and the log gets a line.
+func (r *ResultQueue) Put(results rpcwire.ResultBatch, reply *rpcwire.PutReply) error {
 	reasons, err := r.queue.PutResults(r.holder, results)
 	refused := tally(reasons)
 	if n := refused.count(); n > 0 {
 		r.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, r.holder.Name, refused), refused)
-		return fmt.Errorf("%s%d of %d results (%v)", refusedPrefix, n, len(results), refused)
+		*reply = rpcwire.PutReply{Refused: n, Why: refused.String()}
 	}
 	return err
 }

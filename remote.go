@@ -22,7 +22,6 @@ import (
 	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -302,14 +301,13 @@ func (q remoteResultQueue) PutBatch(ctx context.Context, results []queue.Result)
 			return fmt.Errorf("the result of task #%d is %d bytes, more than the master takes (%d)", r.ID, len(r.Text), queue.MaxText)
 		}
 	}
-	err := q.m.call(ctx, "ResultQueue.Put", rpcwire.ResultBatch(results), &struct{}{}, answerTimeout)
-	var serverErr rpc.ServerError
-	if errors.As(err, &serverErr) && strings.HasPrefix(string(serverErr), refusedPrefix) {
-		fmt.Fprintf(q.m.stderr, "worker: the master %s\n", serverErr)
-		err = nil
+	var reply rpcwire.PutReply
+	if err := q.m.call(ctx, "ResultQueue.Put", rpcwire.ResultBatch(results), &reply, answerTimeout); err != nil {
+		return err
 	}
-	if err == nil {
-		q.m.release(results)
+	if reply.Refused > 0 {
+		fmt.Fprintf(q.m.stderr, "worker: the master refused %d of %d results (%s)\n", reply.Refused, len(results), reply.Why)
 	}
-	return err
+	q.m.release(results)
+	return nil
 }

@@ -33,6 +33,13 @@ type TaskBatch struct {
 	LeaseFor time.Duration
 }
 
+// PutReply is ResultQueue.Put's answer: how many of the results the master
+// refused, and why, as "not leased to it: 2".
+type PutReply struct {
+	Refused int
+	Why     string
+}
+
 // ResultBatch is what ResultQueue.Put carries: at most MaxBatch results.
 type ResultBatch []queue.Result
 

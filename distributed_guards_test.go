@@ -1,0 +1,145 @@
+// The master's guards, end to end: a real master, and peers that know the
+// key but send what no worker would, over the wire as any program could.
+
+package main
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/rpc"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"multithreading/internal/mpconn"
+	"multithreading/internal/proctest"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
+)
+
+// dialMaster connects to a Go master and proves the key, as a worker does,
+// and gives the test the bare connection, closed at the end of the test.
+func dialMaster(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, proctest.Timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(proctest.Timeout))
+	if err := mpconn.ClientHandshake(conn, []byte("hello world"), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Time{})
+	return conn
+}
+
+// rpcClient is a worker's net/rpc client on a connection of its own, which
+// renews nothing: the test says what it sends.
+func rpcClient(t *testing.T, addr string) *rpc.Client {
+	t.Helper()
+	return rpc.NewClientWithCodec(rpcwire.NewClientCodec(dialMaster(t, addr), rpcwire.Config{}))
+}
+
+// peakMiBOf reads the peak memory of a running process (Linux's VmHWM).
+func peakMiBOf(t *testing.T, p *proctest.Proc) float64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("cannot read the master's peak memory: %v", err)
+	}
+	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB$`).FindSubmatch(status)
+	if m == nil {
+		t.Fatalf("no VmHWM in:\n%s", status)
+	}
+	kib, _ := strconv.Atoi(string(m[1]))
+	return float64(kib) / 1024
+}
+
+// A peer that knows the key but was not given a task is refused: forged ids,
+// another connection's lease, a second answer. Nothing it sends is printed
+// as a result, its reply says so, and the master logs it and finishes with
+// the honest worker's results. (The leases outlast the test's calls.)
+func TestMasterRefusesForgedResults(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "2", "--seed", "1", "--lease", "20s", "--timeout", "30s")
+	honest, forger := rpcClient(t, addr), rpcClient(t, addr)
+	var batch rpcwire.TaskBatch
+	if err := honest.Call("TaskQueue.Get", rpcwire.GetArgs{Max: 1, Wait: proctest.Timeout}, &batch); err != nil || len(batch.Tasks) != 1 {
+		t.Fatalf("get: %v, %d tasks", err, len(batch.Tasks))
+	}
+	task := batch.Tasks[0]
+	for _, tc := range []struct {
+		name    string
+		from    *rpc.Client
+		results []queue.Result
+		want    rpcwire.PutReply
+	}{
+		{"forged ids", forger, []queue.Result{{ID: 0, Text: "forged 0"}, {ID: 1, Text: "forged 1"}}, rpcwire.PutReply{Refused: 2, Why: "not leased to it: 2"}},
+		{"another connection's lease", forger, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: "forged"}}, rpcwire.PutReply{Refused: 1, Why: "not leased to it: 1"}},
+		{"the lease holder", honest, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: square(task.N)}}, rpcwire.PutReply{}},
+		{"the lease holder again", honest, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: "again"}}, rpcwire.PutReply{Refused: 1, Why: "not leased to it: 1"}},
+	} {
+		var reply rpcwire.PutReply
+		if err := tc.from.Call("ResultQueue.Put", rpcwire.ResultBatch(tc.results), &reply); err != nil || reply != tc.want {
+			t.Errorf("%s: reply %+v, error %v; want %+v", tc.name, reply, err, tc.want)
+		}
+	}
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(
+		`^master: refused 2 result\(s\) from 127\.0\.0\.1:\d+ \(not leased to it: 2\)$`))
+	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
+	if strings.Contains(master.Stdout.String(), "forged") || strings.Contains(master.Stdout.String(), "again") {
+		t.Errorf("the master printed a refused result:\n%s", master.Stdout)
+	}
+}
+
+// A message over the size limit is refused after its 4-byte length: the
+// master hangs up, says why, and its memory does not grow.
+func TestMasterRefusesOversizedMessage(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "1")
+	conn := dialMaster(t, addr)
+	const claimed = 512 << 20
+	header := binary.BigEndian.AppendUint32(nil, claimed)
+	conn.Write(append(header, make([]byte, 1<<20)...)) // and the first MiB of it
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(fmt.Sprintf(
+		`^master: rejected 127\.0\.0\.1:\d+: hung up on it: message too large: %d bytes \(at most %d\)$`, claimed, rpcwire.MaxFrame)))
+	if peak := peakMiBOf(t, master); peak > 32 {
+		t.Errorf("master's peak memory %.1f MiB after a 512 MiB message was announced", peak)
+	}
+	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
+}
+
+// 10,000 gets pipelined on one connection: the master runs at most
+// rpcwire.MaxInFlight of them at once and reads no more until one finishes,
+// so its memory stays small, and it serves a good worker meanwhile.
+func TestMasterBoundsPipelinedCalls(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "1", "--lease", "20s", "--timeout", "30s")
+	holder := rpcClient(t, addr) // takes the only task, so every get waits
+	var batch rpcwire.TaskBatch
+	if err := holder.Call("TaskQueue.Get", rpcwire.GetArgs{Max: 1, Wait: proctest.Timeout}, &batch); err != nil || len(batch.Tasks) != 1 {
+		t.Fatalf("get: %v, %d tasks", err, len(batch.Tasks))
+	}
+	flooder := rpcClient(t, addr)
+	calls := make(chan *rpc.Call, 10_000)
+	for range 10_000 {
+		go flooder.Go("TaskQueue.Get", rpcwire.GetArgs{Max: 1, Wait: time.Second}, &rpcwire.TaskBatch{}, calls)
+	}
+	// Once the first get has waited its second out, the master has read as
+	// many as it will run at once, and no more.
+	if call := <-calls; call.Error != nil {
+		t.Fatalf("the first pipelined get: %v", call.Error)
+	}
+	if peak := peakMiBOf(t, master); peak > 32 {
+		t.Errorf("master's peak memory %.1f MiB with 10,000 gets pipelined", peak)
+	}
+	flooder.Close()
+	holder.Close() // its task goes back, to the good worker
+	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
+}
