@@ -19,7 +19,6 @@ import (
 	"io"
 	"multithreading/internal/mpconn"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -227,18 +226,4 @@ func (l *throttledLog) flush() {
 		fmt.Fprintf(l.w, "master: "+l.summary+" in the last 1s (%v)\n", n, plural(n), l.counts)
 	}
 	l.open, l.counts = false, tally{}
-}
-
-// unwrapSyscall shortens "dial tcp 1.2.3.4:5: connect: connection refused"
-// to its last part, since the caller says which address it was.
-func unwrapSyscall(err error) error {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno
-	}
-	var sysErr *os.SyscallError
-	if errors.As(err, &sysErr) {
-		return sysErr.Err
-	}
-	return err
 }

@@ -71,8 +71,8 @@ func bareRoundTrips(b *testing.B, n int) time.Duration {
 }
 
 // benchmarkQueue moves b.N tasks through a real master's queue on loopback,
-// with the worker function given; an op is one task.
-func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, io.Writer, workerConfig) error, cfg workerConfig) {
+// with the worker given; an op is one task.
+func benchmarkQueue(b *testing.B, worker func(ctx context.Context, addr string) error) {
 	taskQueue := queue.New(b.N, nil, nil)
 	manager := newQueueManager(taskQueue, []byte("hello world"), time.Minute, time.Minute, io.Discard)
 	if err := manager.start("127.0.0.1:0"); err != nil {
@@ -82,9 +82,8 @@ func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, io.Wri
 	for range b.N {
 		taskQueue.Put(7)
 	}
-	cfg.server, cfg.authkey, cfg.tries = manager.listener.Addr().String(), []byte("hello world"), 0
 	b.ResetTimer()
-	if err := worker(context.Background(), io.Discard, io.Discard, cfg); err != nil {
+	if err := worker(context.Background(), manager.listener.Addr().String()); err != nil {
 		b.Fatal(err)
 	}
 	<-taskQueue.Finished()
@@ -97,18 +96,23 @@ func benchmarkQueue(b *testing.B, worker func(context.Context, io.Writer, io.Wri
 // the same run, over its own time; jobs=8 keeps 8 calls in flight;
 // batch=512 is what --work 0 does.
 func BenchmarkQueue(b *testing.B) {
+	key := []byte("hello world")
+	batch := func(jobs, batch int) func(context.Context, string) error {
+		return func(ctx context.Context, addr string) error {
+			cfg := BatchConfig{Server: addr, Authkey: key, GetTimeout: time.Second, Jobs: jobs, Batch: batch, Quiet: true}
+			return batchWorker(ctx, io.Discard, io.Discard, cfg, square)
+		}
+	}
 	b.Run("jobs=1", func(b *testing.B) {
-		benchmarkQueue(b, taskWorker, workerConfig{jobs: 1, batch: 1, getTimeout: time.Second})
+		benchmarkQueue(b, func(ctx context.Context, addr string) error {
+			return taskWorker(ctx, io.Discard, io.Discard, workerConfig{server: addr, authkey: key, getTimeout: time.Second})
+		})
 		queue := b.Elapsed()
 		bare := bareRoundTrips(b, 2*b.N)
 		b.ReportMetric(bare.Seconds()/queue.Seconds(), "of-bare-rpc")
 	})
-	b.Run("jobs=8", func(b *testing.B) {
-		benchmarkQueue(b, batchWorker, workerConfig{jobs: 8, batch: 1, getTimeout: time.Second, quiet: true})
-	})
-	b.Run("jobs=8,batch=512", func(b *testing.B) {
-		benchmarkQueue(b, batchWorker, workerConfig{jobs: 8, batch: autoBatch, getTimeout: time.Second, quiet: true})
-	})
+	b.Run("jobs=8", func(b *testing.B) { benchmarkQueue(b, batch(8, 1)) })
+	b.Run("jobs=8,batch=512", func(b *testing.B) { benchmarkQueue(b, batch(8, autoBatch)) })
 }
 
 // BenchmarkHandshake is one loopback connection and its authkey handshake per op.

@@ -90,9 +90,6 @@ type workerConfig struct {
 	tries      int           // range(10); 0: until the master has no tasks left or is gone
 	getTimeout time.Duration // task.get(timeout=1)
 	work       time.Duration // time.sleep(1)
-	jobs       int           // calls in flight at once: see batchWorker
-	batch      int           // tasks per call
-	quiet      bool          // print no line per task
 	retry      time.Duration // how long to keep trying to reach the master
 }
 
@@ -117,17 +114,16 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 	// 从task队列取任务,并把结果写入result队列:
 	for i := 0; cfg.tries == 0 || i < cfg.tries; i++ {
 		t, err := task.Get(ctx, cfg.getTimeout)
-		if errors.Is(err, errEmpty) || errors.Is(err, errNoTasksLeft) {
+		if errors.Is(err, queue.ErrEmpty) { // except queue.Empty:
 			fmt.Fprintln(out, "task queue is empty.")
-			if errors.Is(err, errNoTasksLeft) {
-				break // none will ever come: the Python worker would wait for each try
-			}
+		}
+		if Finished(err, cfg.tries) {
+			break // no task will ever come
+		}
+		if errors.Is(err, queue.ErrEmpty) {
 			continue
 		}
 		if err != nil {
-			if errors.Is(err, errMasterGone) && cfg.tries == 0 {
-				break // the master is gone: with no count of tries, that is the end
-			}
 			return err
 		}
 		n := t.N

@@ -600,14 +600,17 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	ctx, stop := cli.Interruptible(ctx, stderr)
 	defer stop()
-	cfg := workerConfig{
-		server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work,
-		jobs: *jobs, batch: *batch, quiet: *quiet, retry: *retry,
-	}
-	if cfg.jobs == 1 && cfg.batch == 1 && !cfg.quiet {
+	if *jobs == 1 && *batch == 1 && !*quiet {
+		cfg := workerConfig{
+			server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work, retry: *retry,
+		}
 		return taskWorker(ctx, stdout, stderr, cfg) // the tutorial's listing
 	}
-	return batchWorker(ctx, stdout, stderr, cfg)
+	cfg := BatchConfig{
+		Server: *server, Authkey: authkey(), Retry: *retry, Tries: *tries, GetTimeout: *getTimeout, Work: *work,
+		Jobs: *jobs, Batch: *batch, Quiet: *quiet,
+	}
+	return batchWorker(ctx, stdout, stderr, cfg, square)
 }
 
 // syncWriter serializes writes, as Python's print does under the GIL.

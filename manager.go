@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/rpc"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -112,7 +113,11 @@ func newQueueManager(tasks *queue.Queue, authkey []byte, leaseFor, pythonLeaseFo
 func (m *QueueManager) start(addr string) error {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", addr, unwrapSyscall(err))
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno // "address already in use": the caller said which address
+		}
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
 	}
 	m.listener = listener
 	if _, port, _ := net.SplitHostPort(addr); port == "0" {

@@ -166,7 +166,7 @@ func (m *pyQueueManager) dial(ctx context.Context) (*mpconn.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	conn.SetDeadline(time.Now().Add(dialTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if _, err := mpconn.PythonClientHandshake(conn, m.authkey); err != nil {
@@ -182,9 +182,9 @@ func (m *pyQueueManager) dial(ctx context.Context) (*mpconn.Conn, error) {
 // request makes a request of the master itself, not of a queue, over c,
 // and returns the value of its reply.
 func (m *pyQueueManager) request(ctx context.Context, c *mpconn.Conn, method string, args ...any) (any, error) {
-	reply, err := c.Call(ctx, pickle.Tuple{nil, method, pickle.Tuple(args), pickle.Dict{}}, answerTimeout)
+	reply, err := c.Call(ctx, pickle.Tuple{nil, method, pickle.Tuple(args), pickle.Dict{}}, replyTimeout)
 	if err != nil {
-		return nil, pyCallError(err, method, answerTimeout)
+		return nil, pyCallError(err, method, replyTimeout)
 	}
 	return pyReturned(reply)
 }
@@ -227,7 +227,7 @@ func pyCallError(err error, method string, timeout time.Duration) error {
 }
 
 // pyReturned is the value of a ('#RETURN', value) reply; any other reply
-// is an error, errEmpty for ('#ERROR', _queue.Empty()).
+// is an error, queue.ErrEmpty for ('#ERROR', _queue.Empty()).
 func pyReturned(reply any) (any, error) {
 	parts, _ := reply.(pickle.Tuple)
 	if len(parts) != 2 {
@@ -239,7 +239,7 @@ func pyReturned(reply any) (any, error) {
 		return value, nil
 	case "#ERROR":
 		if exception, ok := value.(pickle.Exception); ok && exception.Name == "Empty" {
-			return nil, errEmpty // queue.Empty, from the master's _queue or queue
+			return nil, queue.ErrEmpty // queue.Empty, from the master's _queue or queue
 		}
 		return nil, fmt.Errorf("the master raised %s", pickle.Repr(value))
 	case "#TRACEBACK", "#UNSERIALIZABLE":
@@ -259,7 +259,7 @@ func (m *pyQueueManager) getTaskQueue() workerTaskQueue     { return pyTaskQueue
 func (m *pyQueueManager) getResultQueue() workerResultQueue { return pyResultQueue{m} }
 
 // Close hangs up, and tells the master the worker is done with its queues,
-// as Python does at exit: in all, for at most handshakeTimeout.
+// as Python does at exit: in all, for at most dialTimeout.
 func (m *pyQueueManager) Close() error {
 	if m.methods != nil {
 		m.methods.Close()
@@ -279,9 +279,9 @@ func (m *pyQueueManager) Close() error {
 type pyTaskQueue struct{ m *pyQueueManager }
 
 // Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
-// with errEmpty if none came.
+// with queue.ErrEmpty if none came.
 func (q pyTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Task, error) {
-	value, err := q.m.call(ctx, q.m.taskID, "get", pickle.Tuple{}, pickle.Dict{{Key: "timeout", Value: wait.Seconds()}}, wait+answerTimeout)
+	value, err := q.m.call(ctx, q.m.taskID, "get", pickle.Tuple{}, pickle.Dict{{Key: "timeout", Value: wait.Seconds()}}, wait+replyTimeout)
 	if err != nil {
 		return queue.Task{}, err
 	}
@@ -306,7 +306,7 @@ type pyResultQueue struct{ m *pyQueueManager }
 // Put sends the result r (Python: result.put(r)). A Python master keeps no
 // track of which worker holds which task, so task goes unused.
 func (q pyResultQueue) Put(ctx context.Context, _ queue.Task, r string) error {
-	_, err := q.m.call(ctx, q.m.resultID, "put", pickle.Tuple{r}, pickle.Dict{}, answerTimeout)
+	_, err := q.m.call(ctx, q.m.resultID, "put", pickle.Tuple{r}, pickle.Dict{}, replyTimeout)
 	return err
 }
 

@@ -30,8 +30,12 @@ import (
 	"time"
 )
 
-// The ids of the master's two queues, as Python's proxies name them.
+// The names task_master.py registers its queues under, and their ids, as
+// Python's proxies name them.
 const (
+	registeredTaskQueue   = "get_task_queue"
+	registeredResultQueue = "get_result_queue"
+
 	pyTaskQueueID   = "task_queue"
 	pyResultQueueID = "result_queue"
 )
@@ -82,9 +86,9 @@ func (m *QueueManager) managerRequest(r pyRequest) (reply pickle.Tuple, accepted
 	case "create": // m.get_task_queue(), m.get_result_queue()
 		typeid, _ := pyArg(r.args, 0).(string)
 		switch typeid {
-		case pyTaskQueueName:
+		case registeredTaskQueue:
 			return pyReturn(pickle.Tuple{pyTaskQueueID, pyExposed}), false
-		case pyResultQueueName:
+		case registeredResultQueue:
 			return pyReturn(pickle.Tuple{pyResultQueueID, pyExposed}), false
 		}
 		return pyRaise("KeyError", fmt.Sprintf("no queue is registered as %s", pickle.Repr(pyArg(r.args, 0)))), false

@@ -22,16 +22,23 @@ import (
 	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
+// A worker's limits.
+const (
+	dialTimeout   = 5 * time.Second  // to connect and prove the authkey
+	replyTimeout  = 10 * time.Second // for the master to answer a call, beyond the wait asked for
+	minRenewEvery = 10 * time.Millisecond
+)
+
 // Errors a worker's calls end with.
 var (
-	errEmpty       = errors.New("task queue is empty") // Python's queue.Empty
-	errNoTasksLeft = errors.New("the master has no tasks left")
+	errNoTasksLeft = fmt.Errorf("%w: the master has no tasks left", queue.ErrEmpty) // an empty queue for good
 	errMasterGone  = errors.New("the master hung up")
 	errNoAnswer    = errors.New("the master stopped answering")
 	errNoMaster    = errors.New("connection refused (is the master running?)")
@@ -82,7 +89,7 @@ func retriable(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// connectOnce connects and runs the handshake, all within handshakeTimeout
+// connectOnce connects and runs the handshake, all within dialTimeout
 // and cut short by ctx. The master's challenge tells whether it speaks Go,
 // or Python's multiprocessing (pymanager.go).
 func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Writer) (workerQueueManager, error) {
@@ -90,7 +97,7 @@ func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Wri
 	if err != nil {
 		return nil, err
 	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	conn.SetDeadline(time.Now().Add(dialTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	message, err := mpconn.ReadHandshake(conn)
 	protocol := mpconn.Go
@@ -115,9 +122,9 @@ func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Wri
 	return m, nil
 }
 
-// dialTCP opens a connection to the master, within handshakeTimeout.
+// dialTCP opens a connection to the master, within dialTimeout.
 func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	dialer := net.Dialer{Timeout: handshakeTimeout}
+	dialer := net.Dialer{Timeout: dialTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	switch {
 	case err == nil:
@@ -208,7 +215,7 @@ func (m *RemoteQueueManager) renewLeases() {
 		m.mu.Unlock()
 		if len(leases) > 0 {
 			var renewed int
-			m.call(context.Background(), "TaskQueue.Renew", rpcwire.LeaseList(leases[:min(len(leases), rpcwire.MaxInFlight)]), &renewed, answerTimeout)
+			m.call(context.Background(), "TaskQueue.Renew", rpcwire.LeaseList(leases[:min(len(leases), rpcwire.MaxInFlight)]), &renewed, replyTimeout)
 		}
 	}
 }
@@ -222,7 +229,7 @@ func (m *RemoteQueueManager) getResultQueue() workerResultQueue { return remoteR
 type remoteTaskQueue struct{ m *RemoteQueueManager }
 
 // Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
-// with errEmpty if none came, and errNoTasksLeft once none ever will.
+// with queue.ErrEmpty if none came, and errNoTasksLeft once none ever will.
 func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Task, error) {
 	tasks, err := q.GetBatch(ctx, 1, wait)
 	if err != nil {
@@ -235,7 +242,7 @@ func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Tas
 // their results are put.
 func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error) {
 	var batch rpcwire.TaskBatch
-	if err := q.m.call(ctx, "TaskQueue.Get", rpcwire.GetArgs{Max: most, Wait: wait}, &batch, wait+answerTimeout); err != nil {
+	if err := q.m.call(ctx, "TaskQueue.Get", rpcwire.GetArgs{Max: most, Wait: wait}, &batch, wait+replyTimeout); err != nil {
 		return nil, err
 	}
 	switch {
@@ -248,7 +255,7 @@ func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Durat
 	case batch.Closed:
 		return nil, errNoTasksLeft
 	default:
-		return nil, errEmpty
+		return nil, queue.ErrEmpty
 	}
 }
 
@@ -261,10 +268,10 @@ func (m *RemoteQueueManager) hold(batch rpcwire.TaskBatch) {
 		m.held[t.Lease]++
 	}
 	// A third of a lease leaves two renewals' time for one to arrive; no
-	// faster than minLease/3, whatever the master says. The renewals time
+	// faster than minRenewEvery, whatever the master says. The renewals time
 	// themselves from the first lease held, not from each new one, or a
 	// worker that keeps taking tasks would never renew its oldest.
-	every := max(batch.LeaseFor, minLease) / 3
+	every := max(batch.LeaseFor/3, minRenewEvery)
 	if wasIdle || every != m.renewEvery {
 		m.renewEvery = every
 		select {
@@ -302,7 +309,7 @@ func (q remoteResultQueue) PutBatch(ctx context.Context, results []queue.Result)
 		}
 	}
 	var reply rpcwire.PutReply
-	if err := q.m.call(ctx, "ResultQueue.Put", rpcwire.ResultBatch(results), &reply, answerTimeout); err != nil {
+	if err := q.m.call(ctx, "ResultQueue.Put", rpcwire.ResultBatch(results), &reply, replyTimeout); err != nil {
 		return err
 	}
 	if reply.Refused > 0 {
@@ -310,4 +317,18 @@ func (q remoteResultQueue) PutBatch(ctx context.Context, results []queue.Result)
 	}
 	q.m.release(results)
 	return nil
+}
+
+// unwrapSyscall shortens "dial tcp 1.2.3.4:5: connect: connection refused"
+// to its last part, since the caller says which address it was.
+func unwrapSyscall(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	var sysErr *os.SyscallError
+	if errors.As(err, &sysErr) {
+		return sysErr.Err
+	}
+	return err
 }

@@ -11,30 +11,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"multithreading/internal/cli"
 	"multithreading/internal/queue"
-	"multithreading/internal/rpcwire"
 	"multithreading/internal/rusage"
-	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 )
-
-// autoBatch is how many tasks a worker with --work 0 asks for at once: enough
-// that one call's cost, some tens of microseconds, is small beside its tasks'.
-const autoBatch = 512
-
-// maxJobs is the most calls a worker keeps in flight: below the master's
-// rpcwire.MaxInFlight, so that a renewal always finds room beside them.
-const maxJobs = rpcwire.MaxInFlight / 2
-
-// minPoll is the shortest wait for a task that a worker with no count of
-// tries may ask for: any shorter, and it would ask the master without pause.
-const minPoll = 10 * time.Millisecond
 
 // quietMaster is taskMaster without a line per task. Its one line says how
 // many results came in how long, from the first task a worker took; its
@@ -87,71 +70,4 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 		fmt.Fprintf(stderr, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))
 	}
 	return nil
-}
-
-// batchWorker is taskWorker with cfg.jobs calls in flight at once, each
-// moving up to cfg.batch tasks. --tries counts the calls that take tasks.
-func batchWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) error {
-	serverAddr, _, _ := net.SplitHostPort(cfg.server)
-	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
-	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey, cfg.retry, stderr)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	task, result := m.getTaskQueue(), m.getResultQueue()
-
-	ctx, stopJobs := context.WithCancel(ctx)
-	defer stopJobs()
-	var (
-		tries    atomic.Int64
-		jobs     sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	for range cfg.jobs {
-		jobs.Go(func() {
-			for cfg.tries == 0 || tries.Add(1) <= int64(cfg.tries) {
-				tasks, err := task.GetBatch(ctx, cfg.batch, cfg.getTimeout)
-				if errors.Is(err, errEmpty) {
-					if !cfg.quiet {
-						fmt.Fprintln(out, "task queue is empty.")
-					}
-					continue
-				}
-				if errors.Is(err, errNoTasksLeft) || (errors.Is(err, errMasterGone) && cfg.tries == 0) {
-					return // as in taskWorker
-				}
-				if err == nil {
-					err = runBatch(ctx, out, result, tasks, cfg)
-				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = err; stopJobs() })
-					return
-				}
-			}
-		})
-	}
-	jobs.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	fmt.Fprintln(out, "worker exit.")
-	return nil
-}
-
-// runBatch does a batch of tasks and sends their results in one call.
-func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, tasks []queue.Task, cfg workerConfig) error {
-	results := make([]queue.Result, len(tasks))
-	for i, t := range tasks {
-		n := t.N
-		if !cfg.quiet {
-			fmt.Fprintf(out, "run task %d * %d...\n", n, n)
-		}
-		if err := cli.Sleep(ctx, cfg.work); err != nil {
-			return err
-		}
-		results[i] = queue.Result{ID: t.ID, Lease: t.Lease, Text: square(n)}
-	}
-	return result.PutBatch(ctx, results)
 }

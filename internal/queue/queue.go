@@ -15,6 +15,7 @@ package queue
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -22,6 +23,9 @@ import (
 	"sync"
 	"time"
 )
+
+// ErrEmpty is Python's queue.Empty: a get found no task in its wait.
+var ErrEmpty = errors.New("task queue is empty")
 
 // Task is one job: square N. ID names the task across retries; Lease names
 // this handout of it, and its result quotes the lease.

@@ -1,0 +1,121 @@
+// The batch worker, for section 分布式进程's queue pushed to what the machine
+// can do: worker --jobs J --batch B keeps J calls in flight on its one
+// connection, each moving up to B tasks. Leases and exactly-once results
+// are the queue's, so they hold here too.
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"multithreading/internal/cli"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// autoBatch is how many tasks a worker with --work 0 asks for at once: enough
+// that one call's cost, some tens of microseconds, is small beside its tasks'.
+const autoBatch = 512
+
+// maxJobs is the most calls a worker keeps in flight: below the master's
+// rpcwire.MaxInFlight, so that a renewal always finds room beside them.
+const maxJobs = rpcwire.MaxInFlight / 2
+
+// minPoll is the shortest wait for a task that a worker with no count of
+// tries may ask for: any shorter, and it would ask the master without pause.
+const minPoll = 10 * time.Millisecond
+
+// BatchConfig is what the batch worker's flags say.
+type BatchConfig struct {
+	Server     string
+	Authkey    []byte
+	Retry      time.Duration // how long to keep trying to reach the master
+	Tries      int           // calls that take tasks; 0: until none are left or the master is gone
+	GetTimeout time.Duration // how long each call waits for a task
+	Work       time.Duration // how long each task takes, besides work
+	Jobs       int           // calls in flight at once
+	Batch      int           // tasks per call
+	Quiet      bool          // print no line per task
+}
+
+// batchWorker is the tutorial's worker with cfg.Jobs calls in flight at
+// once, each moving up to cfg.Batch tasks, whose results work makes. A
+// get that fails ends it as it ends the tutorial's (Finished).
+func batchWorker(ctx context.Context, out, stderr io.Writer, cfg BatchConfig, work func(n int) string) error {
+	serverAddr, _, _ := net.SplitHostPort(cfg.Server)
+	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
+	m, err := connectQueueManager(ctx, cfg.Server, cfg.Authkey, cfg.Retry, stderr)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	task, result := m.getTaskQueue(), m.getResultQueue()
+
+	ctx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	var (
+		tries    atomic.Int64
+		jobs     sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for range cfg.Jobs {
+		jobs.Go(func() {
+			for cfg.Tries == 0 || tries.Add(1) <= int64(cfg.Tries) {
+				tasks, err := task.GetBatch(ctx, cfg.Batch, cfg.GetTimeout)
+				if errors.Is(err, queue.ErrEmpty) && !cfg.Quiet {
+					fmt.Fprintln(out, "task queue is empty.")
+				}
+				if Finished(err, cfg.Tries) {
+					return
+				}
+				if errors.Is(err, queue.ErrEmpty) {
+					continue
+				}
+				if err == nil {
+					err = runBatch(ctx, out, result, tasks, cfg, work)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; stopJobs() })
+					return
+				}
+			}
+		})
+	}
+	jobs.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	fmt.Fprintln(out, "worker exit.")
+	return nil
+}
+
+// runBatch does a batch of tasks and sends their results in one call.
+func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, tasks []queue.Task, cfg BatchConfig, work func(n int) string) error {
+	results := make([]queue.Result, len(tasks))
+	for i, t := range tasks {
+		n := t.N
+		if !cfg.Quiet {
+			fmt.Fprintf(out, "run task %d * %d...\n", n, n)
+		}
+		if err := cli.Sleep(ctx, cfg.Work); err != nil {
+			return err
+		}
+		results[i] = queue.Result{ID: t.ID, Lease: t.Lease, Text: work(n)}
+	}
+	return result.PutBatch(ctx, results)
+}
+
+// Finished reports whether a get's error ends a worker that takes tasks
+// tries times (0: until none are left): no task will ever come, or, for a
+// worker with no count of tries, the master is gone. Python's worker would
+// wait out each of its tries instead.
+func Finished(err error, tries int) bool {
+	return errors.Is(err, errNoTasksLeft) || (tries == 0 && errors.Is(err, errMasterGone))
+}
