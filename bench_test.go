@@ -12,6 +12,7 @@ import (
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
 	"multithreading/internal/queue"
+	"multithreading/internal/worker"
 	"net"
 	"net/rpc"
 	"os/exec"
@@ -99,8 +100,8 @@ func BenchmarkQueue(b *testing.B) {
 	key := []byte("hello world")
 	batch := func(jobs, batch int) func(context.Context, string) error {
 		return func(ctx context.Context, addr string) error {
-			cfg := BatchConfig{Server: addr, Authkey: key, GetTimeout: time.Second, Jobs: jobs, Batch: batch, Quiet: true}
-			return batchWorker(ctx, io.Discard, io.Discard, cfg, square)
+			cfg := worker.BatchConfig{Server: addr, Config: worker.Config{Authkey: key}, GetTimeout: time.Second, Jobs: jobs, Batch: batch, Quiet: true}
+			return worker.Batch(ctx, io.Discard, io.Discard, cfg, square)
 		}
 	}
 	b.Run("jobs=1", func(b *testing.B) {
@@ -112,7 +113,7 @@ func BenchmarkQueue(b *testing.B) {
 		b.ReportMetric(bare.Seconds()/queue.Seconds(), "of-bare-rpc")
 	})
 	b.Run("jobs=8", func(b *testing.B) { benchmarkQueue(b, batch(8, 1)) })
-	b.Run("jobs=8,batch=512", func(b *testing.B) { benchmarkQueue(b, batch(8, autoBatch)) })
+	b.Run("jobs=8,batch=512", func(b *testing.B) { benchmarkQueue(b, batch(8, worker.AutoBatch)) })
 }
 
 // BenchmarkHandshake is one loopback connection and its authkey handshake per op.

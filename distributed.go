@@ -16,6 +16,7 @@ import (
 	"io"
 	"multithreading/internal/cli"
 	"multithreading/internal/queue"
+	"multithreading/internal/worker"
 	"net"
 	"time"
 )
@@ -101,15 +102,15 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
 
 	// 端口和验证码注意保持与task_master.py设置的完全一致; 从网络连接:
-	m, err := connectQueueManager(ctx, cfg.server, cfg.authkey, cfg.retry, stderr)
+	m, err := worker.Connect(ctx, cfg.server, worker.Config{Authkey: cfg.authkey, Retry: cfg.retry, Log: stderr})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 
 	// 获取Queue的对象:
-	task := m.getTaskQueue()
-	result := m.getResultQueue()
+	task := m.GetTaskQueue()
+	result := m.GetResultQueue()
 
 	// 从task队列取任务,并把结果写入result队列:
 	for i := 0; cfg.tries == 0 || i < cfg.tries; i++ {
@@ -117,7 +118,7 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 		if errors.Is(err, queue.ErrEmpty) { // except queue.Empty:
 			fmt.Fprintln(out, "task queue is empty.")
 		}
-		if Finished(err, cfg.tries) {
+		if worker.Finished(err, cfg.tries) {
 			break // no task will ever come
 		}
 		if errors.Is(err, queue.ErrEmpty) {

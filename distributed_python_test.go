@@ -5,7 +5,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
@@ -18,16 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// startPyMaster starts testdata/python/master.py on a free port, with args,
-// and returns it, once it has put its tasks, with its address and stdin.
-func startPyMaster(t *testing.T, py pythontest.Python, args ...string) (*proctest.Proc, string, io.WriteCloser) {
-	t.Helper()
-	master, stdin := pythontest.Start(t, py, "python master", "master.py", append([]string{"--port", "0"}, args...)...)
-	addr := master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
-	master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
-	return master, addr, stdin
-}
-
 // The tutorial's run, with the master in Python and the worker in Go: each
 // task comes through in order, each result lands, and both print what the
 // tutorial shows.
@@ -36,7 +25,7 @@ func TestPyMasterGoWorker(t *testing.T) {
 	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
-			master, addr, _ := startPyMaster(t, py, "--seed", "1")
+			master, addr, _ := pythontest.StartMaster(t, py, "--seed", "1")
 			worker := start(t, "go worker", "worker", "--server", addr, "--work", "1ms")
 			if exit := worker.Wait(); exit != 0 {
 				t.Fatalf("worker exited %d: %s", exit, worker.Stderr)
@@ -71,7 +60,7 @@ func TestPyMasterQueueEmpty(t *testing.T) {
 	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
-			master, addr, stdin := startPyMaster(t, py, "--tasks", "2", "--hold")
+			master, addr, stdin := pythontest.StartMaster(t, py, "--tasks", "2", "--hold")
 			worker := start(t, "go worker", "worker", "--server", addr, "--work", "1ms", "--tries", "4", "--get-timeout", "100ms")
 			if exit := worker.Wait(); exit != 0 {
 				t.Fatalf("worker exited %d: %s", exit, worker.Stderr)
@@ -114,7 +103,7 @@ func TestPyMasterWrongKey(t *testing.T) {
 	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
-			master, addr, _ := startPyMaster(t, py, "--tasks", "1")
+			master, addr, _ := pythontest.StartMaster(t, py, "--tasks", "1")
 			intruder := start(t, "go worker with a wrong key", "worker", "--server", addr, "--authkey", "hello")
 			const wantErr = "worker: authentication failed: the master rejected our authkey\n"
 			if exit := intruder.Wait(); exit != 1 || intruder.Stderr.String() != wantErr {
@@ -139,13 +128,13 @@ func TestPyMasterWrongKey(t *testing.T) {
 }
 
 // A master that goes away while the worker still has tries left: the
-// worker's next call ends with errMasterGone, the error the listing reports.
+// worker's next call ends with worker.ErrMasterGone, the error the listing reports.
 func TestPyMasterGoesAway(t *testing.T) {
 	t.Parallel()
 	for _, py := range pythontest.ForTest(t) {
 		t.Run(py.String(), func(t *testing.T) {
 			t.Parallel()
-			master, addr, stdin := startPyMaster(t, py, "--tasks", "1", "--hold")
+			master, addr, stdin := pythontest.StartMaster(t, py, "--tasks", "1", "--hold")
 			worker := start(t, "go worker", "worker", "--server", addr, "--tries", "1000", "--get-timeout", "100ms", "--work", "1ms")
 			// The worker has done the one task and is asking for more.
 			master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Result: \d+ \* \d+ = \d+$`))

@@ -214,7 +214,7 @@ func TestMasterSurvivesBadPeers(t *testing.T) {
 
 func TestWorkerWithoutMaster(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	stdout, stderr, exit := runBinary(t, program, "worker", "--server", addr)
 	want := "worker: cannot connect to " + addr + ": connection refused (is the master running?)\n"
 	if diff := cmp.Diff(want, stderr); diff != "" || exit != 1 || stdout != "Connect to server 127.0.0.1...\n" {
@@ -257,7 +257,7 @@ func TestMasterTimesOut(t *testing.T) {
 // once, and then does the tasks.
 func TestWorkerRetriesUntilTheMasterListens(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	worker := start(t, "worker", "worker", "--server", addr, "--retry", "1m", "--tries", "0", "--work", "1ms")
 	worker.Stderr.WaitFor(t, worker, regexp.MustCompile(`^worker: no master at `+regexp.QuoteMeta(addr)+` yet; trying for up to 1m0s$`))
 	master := start(t, "master", "master", "--addr", addr, "--tasks", "3")

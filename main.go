@@ -14,6 +14,7 @@ import (
 	"multithreading/internal/cli"
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
+	"multithreading/internal/worker"
 	"net"
 	"net/netip"
 	"os"
@@ -575,19 +576,19 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	getTimeout := fs.Duration("get-timeout", time.Second, "how long each try waits for a task (the listing's task.get(timeout=1))")
 	work := fs.Duration("work", time.Second, "how long one task takes (the listing's time.sleep(1))")
 	jobs := fs.Int("jobs", 1, "how many calls to the master to keep in flight at once")
-	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", autoBatch))
+	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", worker.AutoBatch))
 	quiet := fs.Bool("quiet", false, "print no line per task")
 	retry := fs.Duration("retry", 0, "how long to keep trying to reach a master that is not there yet (0: one try, as the tutorial's worker)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	var busyPoll error
-	if *tries == 0 && *getTimeout < minPoll {
-		busyPoll = fmt.Errorf("--tries 0 needs a --get-timeout of at least %v, or the worker asks the master without pause", minPoll)
+	if *tries == 0 && *getTimeout < worker.MinPoll {
+		busyPoll = fmt.Errorf("--tries 0 needs a --get-timeout of at least %v, or the worker asks the master without pause", worker.MinPoll)
 	}
 	if err := validate(fs, hostPort("server", *server), port("server", *server, 1), notNegative("tries", *tries),
 		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, maxWait), busyPoll,
-		notNegative("work", *work), positive("jobs", *jobs), atMost("jobs", *jobs, maxJobs),
+		notNegative("work", *work), positive("jobs", *jobs), atMost("jobs", *jobs, worker.MaxJobs),
 		notNegative("batch", *batch), atMost("batch", *batch, rpcwire.MaxBatch),
 		notNegative("retry", *retry), atMost("retry", *retry, time.Hour)); err != nil {
 		return err
@@ -595,7 +596,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if *batch == 0 {
 		*batch = 1
 		if *work == 0 {
-			*batch = autoBatch
+			*batch = worker.AutoBatch
 		}
 	}
 	ctx, stop := cli.Interruptible(ctx, stderr)
@@ -606,11 +607,11 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		}
 		return taskWorker(ctx, stdout, stderr, cfg) // the tutorial's listing
 	}
-	cfg := BatchConfig{
-		Server: *server, Authkey: authkey(), Retry: *retry, Tries: *tries, GetTimeout: *getTimeout, Work: *work,
+	cfg := worker.BatchConfig{
+		Server: *server, Config: worker.Config{Authkey: authkey(), Retry: *retry}, Tries: *tries, GetTimeout: *getTimeout, Work: *work,
 		Jobs: *jobs, Batch: *batch, Quiet: *quiet,
 	}
-	return batchWorker(ctx, stdout, stderr, cfg, square)
+	return worker.Batch(ctx, stdout, stderr, cfg, square)
 }
 
 // syncWriter serializes writes, as Python's print does under the GIL.

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"multithreading/internal/proctest"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,18 +349,6 @@ func putLines(tasks []int) []string {
 		lines = append(lines, fmt.Sprintf("Put task %d...", n))
 	}
 	return lines
-}
-
-// freeAddr returns a loopback address where nothing listens.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // peakMiB is the peak memory that a quiet master reports on stderr as it

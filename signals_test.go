@@ -78,7 +78,7 @@ func TestInterrupt(t *testing.T) {
 func TestInterruptWorkerPhases(t *testing.T) {
 	t.Parallel()
 	// Waiting for a master, with a minute to go.
-	waiting := start(t, "waiting worker", "worker", "--server", freeAddr(t), "--retry", "1m")
+	waiting := start(t, "waiting worker", "worker", "--server", proctest.FreeAddr(t), "--retry", "1m")
 	waiting.Stderr.WaitFor(t, waiting, regexp.MustCompile(`^worker: no master at \S+ yet; trying for up to 1m0s$`))
 	if exit := signalAndWait(t, waiting, os.Interrupt); exit != 130 {
 		t.Errorf("worker waiting for a master: exit %d, want 130", exit)
@@ -217,7 +217,7 @@ func TestInterruptWithStuckStderr(t *testing.T) {
 	defer full.Close()
 	full.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	full.Write(make([]byte, 1<<20)) // fills the pipe, then times out
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	cmd := exec.Command(program, "master", "--addr", addr, "--tasks", "1")
 	cmd.Stderr = full
 	master := proctest.Start(t, "master with a stuck stderr", cmd)

@@ -4,6 +4,7 @@ package proctest
 
 import (
 	"bytes"
+	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -135,4 +136,16 @@ func matchLine(text string, re *regexp.Regexp) []string {
 // cpu is the CPU time, user and system, of an exited process.
 func (p *Proc) CPU() time.Duration {
 	return p.Cmd.ProcessState.UserTime() + p.Cmd.ProcessState.SystemTime()
+}
+
+// FreeAddr returns a loopback address where nothing listens.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -176,4 +177,14 @@ func Script(t testing.TB, name string) string {
 		}
 		dir = parent
 	}
+}
+
+// StartMaster starts testdata/python/master.py on a free port, with args,
+// and returns it, once it has put its tasks, with its address and stdin.
+func StartMaster(t testing.TB, py Python, args ...string) (*proctest.Proc, string, io.WriteCloser) {
+	t.Helper()
+	master, stdin := Start(t, py, "python master", "master.py", append([]string{"--port", "0"}, args...)...)
+	addr := master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: listening on (127\.0\.0\.1:\d+)$`))[1]
+	master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+	return master, addr, stdin
 }

@@ -24,7 +24,7 @@ import (
 	"time"
 )
 
-// ErrEmpty is Python's queue.Empty: a get found no task in its wait.
+// ErrEmpty is Python's Empty: a get found no task in its wait.
 var ErrEmpty = errors.New("task queue is empty")
 
 // Task is one job: square N. ID names the task across retries; Lease names

@@ -2,12 +2,11 @@
 // written in Python (testdata/python/master.py), under each Python, and
 // against a fake one that misbehaves.
 
-package main
+package worker
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"multithreading/internal/cli"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
@@ -22,7 +21,7 @@ import (
 // No master: one line that says so.
 func TestPyMasterNotThere(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	_, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
 	want := fmt.Sprintf("cannot connect to %s: connection refused (is the master running?)", addr)
 	if fmt.Sprint(err) != want {
@@ -34,7 +33,7 @@ func TestPyMasterNotThere(t *testing.T) {
 func TestPyMasterGetInterrupted(t *testing.T) {
 	t.Parallel()
 	py := pythontest.ForTest(t)[0]
-	_, addr, _ := startPyMaster(t, py, "--tasks", "0", "--hold")
+	_, addr, _ := pythontest.StartMaster(t, py, "--tasks", "0", "--hold")
 	m, err := dialPyQueueManager(t.Context(), addr, []byte("hello world"))
 	if err != nil {
 		t.Fatal(err)
@@ -43,11 +42,11 @@ func TestPyMasterGetInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond) // Ctrl-C
 	defer cancel()
 	start := time.Now()
-	_, err = m.getTaskQueue().Get(ctx, maxWait)
+	_, err = m.GetTaskQueue().Get(ctx, time.Minute)
 	if err != cli.ErrInterrupted {
 		t.Errorf("got %v, want %v", err, cli.ErrInterrupted)
 	}
-	if waited := time.Since(start); waited > maxWait/2 {
+	if waited := time.Since(start); waited > time.Minute/2 {
 		t.Errorf("a get interrupted after 100ms returned after %v", waited)
 	}
 }
@@ -133,11 +132,11 @@ func TestPyMasterMisbehaves(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		_, err = m.getTaskQueue().Get(t.Context(), time.Second)
+		_, err = m.GetTaskQueue().Get(t.Context(), time.Second)
 		if fmt.Sprint(err) != tc.wantErr {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.wantErr)
 		}
-		task, err := m.getTaskQueue().Get(t.Context(), time.Second)
+		task, err := m.GetTaskQueue().Get(t.Context(), time.Second)
 		switch {
 		case tc.broken && fmt.Sprint(err) != tc.wantErr:
 			t.Errorf("%s: the next get: %v, want the same error", tc.name, err)
@@ -151,7 +150,7 @@ func TestPyMasterMisbehaves(t *testing.T) {
 // dialPyQueueManager connects as the worker does, to a master that must
 // speak Python.
 func dialPyQueueManager(ctx context.Context, addr string, authkey []byte) (*pyQueueManager, error) {
-	m, err := connectQueueManager(ctx, addr, authkey, 0, io.Discard)
+	m, err := Connect(ctx, addr, Config{Authkey: authkey})
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,7 @@
 // connection, each moving up to B tasks. Leases and exactly-once results
 // are the queue's, so they hold here too.
 
-package main
+package worker
 
 import (
 	"context"
@@ -19,23 +19,22 @@ import (
 	"time"
 )
 
-// autoBatch is how many tasks a worker with --work 0 asks for at once: enough
+// AutoBatch is how many tasks a worker with --work 0 asks for at once: enough
 // that one call's cost, some tens of microseconds, is small beside its tasks'.
-const autoBatch = 512
+const AutoBatch = 512
 
-// maxJobs is the most calls a worker keeps in flight: below the master's
+// MaxJobs is the most calls a worker keeps in flight: below the master's
 // rpcwire.MaxInFlight, so that a renewal always finds room beside them.
-const maxJobs = rpcwire.MaxInFlight / 2
+const MaxJobs = rpcwire.MaxInFlight / 2
 
-// minPoll is the shortest wait for a task that a worker with no count of
+// MinPoll is the shortest wait for a task that a worker with no count of
 // tries may ask for: any shorter, and it would ask the master without pause.
-const minPoll = 10 * time.Millisecond
+const MinPoll = 10 * time.Millisecond
 
 // BatchConfig is what the batch worker's flags say.
 type BatchConfig struct {
 	Server     string
-	Authkey    []byte
-	Retry      time.Duration // how long to keep trying to reach the master
+	Config                   // the connection's
 	Tries      int           // calls that take tasks; 0: until none are left or the master is gone
 	GetTimeout time.Duration // how long each call waits for a task
 	Work       time.Duration // how long each task takes, besides work
@@ -44,18 +43,20 @@ type BatchConfig struct {
 	Quiet      bool          // print no line per task
 }
 
-// batchWorker is the tutorial's worker with cfg.Jobs calls in flight at
+// Batch is the tutorial's worker with cfg.Jobs calls in flight at
 // once, each moving up to cfg.Batch tasks, whose results work makes. A
 // get that fails ends it as it ends the tutorial's (Finished).
-func batchWorker(ctx context.Context, out, stderr io.Writer, cfg BatchConfig, work func(n int) string) error {
+func Batch(ctx context.Context, out, stderr io.Writer, cfg BatchConfig, work func(n int) string) error {
 	serverAddr, _, _ := net.SplitHostPort(cfg.Server)
 	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
-	m, err := connectQueueManager(ctx, cfg.Server, cfg.Authkey, cfg.Retry, stderr)
+	connection := cfg.Config
+	connection.Log = stderr
+	m, err := Connect(ctx, cfg.Server, connection)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	task, result := m.getTaskQueue(), m.getResultQueue()
+	task, result := m.GetTaskQueue(), m.GetResultQueue()
 
 	ctx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
@@ -97,7 +98,7 @@ func batchWorker(ctx context.Context, out, stderr io.Writer, cfg BatchConfig, wo
 }
 
 // runBatch does a batch of tasks and sends their results in one call.
-func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, tasks []queue.Task, cfg BatchConfig, work func(n int) string) error {
+func runBatch(ctx context.Context, out io.Writer, result ResultQueue, tasks []queue.Task, cfg BatchConfig, work func(n int) string) error {
 	results := make([]queue.Result, len(tasks))
 	for i, t := range tasks {
 		n := t.N
@@ -117,5 +118,5 @@ func runBatch(ctx context.Context, out io.Writer, result workerResultQueue, task
 // worker with no count of tries, the master is gone. Python's worker would
 // wait out each of its tries instead.
 func Finished(err error, tries int) bool {
-	return errors.Is(err, errNoTasksLeft) || (tries == 0 && errors.Is(err, errMasterGone))
+	return errors.Is(err, ErrNoTasksLeft) || (tries == 0 && errors.Is(err, ErrMasterGone))
 }

@@ -1,16 +1,16 @@
-// The worker's side of what multiprocessing.managers does for section
-// 分布式进程: task_worker.py's QueueManager(...).connect() and the proxies
-// it hands out.
+// Package worker is the worker's side of what multiprocessing.managers does
+// for section 分布式进程: task_worker.py's QueueManager(...).connect() and
+// the proxies it hands out, for a master in Go or in Python.
 //
-// As Python's proxies hide the network from task_worker.py, this file hides
-// it from taskWorker: every call has a deadline that covers its write as well
+// As Python's proxies hide the network from task_worker.py, this package
+// hides it from the listing: every call has a deadline that covers its write as well
 // as its answer, Ctrl-C ends any call at once, and while the worker works on
 // its tasks, the connection renews their leases in the background, so that a
 // live worker keeps its task however long the task takes.
-
-package main
+package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -29,26 +29,43 @@ import (
 	"time"
 )
 
-// A worker's limits.
-const (
-	dialTimeout   = 5 * time.Second  // to connect and prove the authkey
-	replyTimeout  = 10 * time.Second // for the master to answer a call, beyond the wait asked for
-	minRenewEvery = 10 * time.Millisecond
-)
+// Config is what a worker's connection to its master needs. A zero field
+// means its default, as in net/http's Server.
+type Config struct {
+	Authkey          []byte
+	Retry            time.Duration // how long to keep trying to reach a master that is not there yet; 0: one try
+	HandshakeTimeout time.Duration // to connect and prove the authkey: 5 s
+	ReplyTimeout     time.Duration // for the master to answer a call, beyond the wait asked for: 10 s
+	Log              io.Writer     // hears of waiting for the master, and of results it refused; nil: nobody
+}
+
+// withDefaults fills in the zero fields.
+func (c Config) withDefaults() Config {
+	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, 5*time.Second)
+	c.ReplyTimeout = cmp.Or(c.ReplyTimeout, 10*time.Second)
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return c
+}
+
+// minRenewEvery bounds how often a worker renews its leases, whatever the
+// master says.
+const minRenewEvery = 10 * time.Millisecond
 
 // Errors a worker's calls end with.
 var (
-	errNoTasksLeft = fmt.Errorf("%w: the master has no tasks left", queue.ErrEmpty) // an empty queue for good
-	errMasterGone  = errors.New("the master hung up")
-	errNoAnswer    = errors.New("the master stopped answering")
-	errNoMaster    = errors.New("connection refused (is the master running?)")
+	ErrNoTasksLeft = fmt.Errorf("%w: the master has no tasks left", queue.ErrEmpty) // an empty queue for good
+	ErrMasterGone  = errors.New("the master hung up")
+	ErrNoAnswer    = errors.New("the master stopped answering")
+	ErrNoMaster    = errors.New("connection refused (is the master running?)")
 )
 
-// RemoteQueueManager is task_worker.py's QueueManager: the worker's
-// connection to the master's queues.
-type RemoteQueueManager struct {
+// goQueueManager is task_worker.py's QueueManager: the worker's
+// connection to a Go master's queues.
+type goQueueManager struct {
 	client *rpc.Client
-	stderr io.Writer     // hears of results the master refused
+	cfg    Config
 	closed chan struct{} // closed by Close: the renewals stop
 	leased chan struct{} // holds a token when a new lease has come
 
@@ -57,15 +74,39 @@ type RemoteQueueManager struct {
 	renewEvery time.Duration  // a third of the master's lease
 }
 
-// connectQueueManager dials the master and proves the authkey (Python:
+// TaskQueue is the worker's end of the master's task queue, whichever
+// protocol the master speaks: goTaskQueue or pyTaskQueue.
+type TaskQueue interface {
+	Get(ctx context.Context, wait time.Duration) (queue.Task, error)
+	GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error)
+}
+
+// ResultQueue is the worker's end of the master's result queue:
+// goResultQueue or pyResultQueue.
+type ResultQueue interface {
+	Put(ctx context.Context, task queue.Task, r string) error
+	PutBatch(ctx context.Context, results []queue.Result) error
+}
+
+// QueueManager is task_worker.py's QueueManager once connected:
+// goQueueManager, or pyQueueManager for a Python master.
+type QueueManager interface {
+	GetTaskQueue() TaskQueue
+	GetResultQueue() ResultQueue
+	Close() error
+}
+
+// Connect dials the master and proves the authkey (Python:
 // m.connect()), whether the master is this program or the tutorial's
 // task_master.py. If no master listens yet, or a crowded one closes the
-// handshake, it tries again for up to retry, saying so once on stderr.
-func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry time.Duration, stderr io.Writer) (workerQueueManager, error) {
+// handshake, it tries again for up to cfg.Retry, saying so once in cfg.Log.
+func Connect(ctx context.Context, addr string, cfg Config) (QueueManager, error) {
+	cfg = cfg.withDefaults()
+	retry := cfg.Retry
 	giveUp := time.Now().Add(retry)
 	pause := 50 * time.Millisecond
 	for said := false; ; said = true {
-		m, err := connectOnce(ctx, addr, authkey, stderr)
+		m, err := connectOnce(ctx, addr, cfg)
 		if err == nil {
 			return m, nil
 		}
@@ -73,7 +114,7 @@ func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry
 			return nil, err
 		}
 		if !said {
-			fmt.Fprintf(stderr, "worker: no master at %s yet; trying for up to %v\n", addr, retry)
+			fmt.Fprintf(cfg.Log, "worker: no master at %s yet; trying for up to %v\n", addr, retry)
 		}
 		if err := cli.Sleep(ctx, pause); err != nil {
 			return nil, err
@@ -85,19 +126,19 @@ func connectQueueManager(ctx context.Context, addr string, authkey []byte, retry
 // retriable says whether a failed connection may succeed later: nobody
 // listens yet, or a master crowded with peers closed the handshake.
 func retriable(err error) bool {
-	return errors.Is(err, errNoMaster) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	return errors.Is(err, ErrNoMaster) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// connectOnce connects and runs the handshake, all within dialTimeout
+// connectOnce connects and runs the handshake, all within cfg.HandshakeTimeout
 // and cut short by ctx. The master's challenge tells whether it speaks Go,
 // or Python's multiprocessing (pymanager.go).
-func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Writer) (workerQueueManager, error) {
-	conn, err := dialTCP(ctx, addr)
+func connectOnce(ctx context.Context, addr string, cfg Config) (QueueManager, error) {
+	conn, err := dialTCP(ctx, addr, cfg.HandshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetDeadline(time.Now().Add(dialTimeout))
+	conn.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	message, err := mpconn.ReadHandshake(conn)
 	protocol := mpconn.Go
@@ -105,10 +146,10 @@ func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Wri
 		protocol, err = mpconn.ClassifyChallenge(message)
 	}
 	if err == nil && protocol.IsPython() && stop() {
-		return connectPyQueueManager(ctx, conn, message, addr, authkey)
+		return connectPyQueueManager(ctx, conn, message, addr, cfg)
 	}
 	if err == nil {
-		err = mpconn.FinishClientHandshake(conn, authkey, message, rand.Reader)
+		err = mpconn.FinishClientHandshake(conn, cfg.Authkey, message, rand.Reader)
 	}
 	stop()
 	conn.SetDeadline(time.Time{})
@@ -116,15 +157,15 @@ func connectOnce(ctx context.Context, addr string, authkey []byte, stderr io.Wri
 		conn.Close()
 		return nil, err
 	}
-	m := &RemoteQueueManager{client: rpc.NewClientWithCodec(rpcwire.NewClientCodec(conn, rpcwire.Config{})), stderr: stderr,
+	m := &goQueueManager{client: rpc.NewClientWithCodec(rpcwire.NewClientCodec(conn, rpcwire.Config{})), cfg: cfg,
 		closed: make(chan struct{}), leased: make(chan struct{}, 1), held: map[uint64]int{}, renewEvery: time.Second}
 	go m.renewLeases()
 	return m, nil
 }
 
-// dialTCP opens a connection to the master, within dialTimeout.
-func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	dialer := net.Dialer{Timeout: dialTimeout}
+// dialTCP opens a connection to the master, within timeout.
+func dialTCP(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	dialer := net.Dialer{Timeout: timeout}
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	switch {
 	case err == nil:
@@ -132,7 +173,7 @@ func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	case ctx.Err() != nil:
 		return nil, cli.Stopped(ctx)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return nil, fmt.Errorf("cannot connect to %s: %w", addr, errNoMaster)
+		return nil, fmt.Errorf("cannot connect to %s: %w", addr, ErrNoMaster)
 	}
 	return nil, fmt.Errorf("cannot connect to %s: %w", addr, unwrapSyscall(err))
 }
@@ -150,7 +191,7 @@ func handshakeError(ctx context.Context, addr string, err error) error {
 	return fmt.Errorf("cannot connect to %s: %w (is that a master?)", addr, err)
 }
 
-func (m *RemoteQueueManager) Close() error {
+func (m *goQueueManager) Close() error {
 	select {
 	case <-m.closed:
 	default:
@@ -161,7 +202,7 @@ func (m *RemoteQueueManager) Close() error {
 
 // call makes one RPC within timeout, write included. Ctrl-C, or the
 // timeout, closes the connection, which ends every call on it at once.
-func (m *RemoteQueueManager) call(ctx context.Context, method string, args, reply any, timeout time.Duration) error {
+func (m *goQueueManager) call(ctx context.Context, method string, args, reply any, timeout time.Duration) error {
 	if ctx.Err() != nil {
 		return cli.Stopped(ctx)
 	}
@@ -178,12 +219,12 @@ func (m *RemoteQueueManager) call(ctx context.Context, method string, args, repl
 	case ctx.Err() != nil:
 		return cli.Stopped(ctx)
 	case timedOut.Load():
-		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)
+		return fmt.Errorf("%w: no answer to %s within %v", ErrNoAnswer, method, timeout)
 	case errors.As(err, &serverErr):
 		return err
 	case errors.Is(err, rpc.ErrShutdown), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
-		return errMasterGone
+		return ErrMasterGone
 	default:
 		return fmt.Errorf("%s: %w", method, err)
 	}
@@ -192,7 +233,7 @@ func (m *RemoteQueueManager) call(ctx context.Context, method string, args, repl
 // renewLeases renews, every third of a lease, the leases of the tasks the
 // worker is working on, until Close. A failed renewal needs no handling:
 // the calls the worker makes meet the same failure.
-func (m *RemoteQueueManager) renewLeases() {
+func (m *goQueueManager) renewLeases() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -215,22 +256,22 @@ func (m *RemoteQueueManager) renewLeases() {
 		m.mu.Unlock()
 		if len(leases) > 0 {
 			var renewed int
-			m.call(context.Background(), "TaskQueue.Renew", rpcwire.LeaseList(leases[:min(len(leases), rpcwire.MaxInFlight)]), &renewed, replyTimeout)
+			m.call(context.Background(), "TaskQueue.Renew", rpcwire.LeaseList(leases[:min(len(leases), rpcwire.MaxInFlight)]), &renewed, m.cfg.ReplyTimeout)
 		}
 	}
 }
 
 // getTaskQueue returns the worker's end of the task queue.
-func (m *RemoteQueueManager) getTaskQueue() workerTaskQueue { return remoteTaskQueue{m} }
+func (m *goQueueManager) GetTaskQueue() TaskQueue { return goTaskQueue{m} }
 
 // getResultQueue returns the worker's end of the result queue.
-func (m *RemoteQueueManager) getResultQueue() workerResultQueue { return remoteResultQueue{m} }
+func (m *goQueueManager) GetResultQueue() ResultQueue { return goResultQueue{m} }
 
-type remoteTaskQueue struct{ m *RemoteQueueManager }
+type goTaskQueue struct{ m *goQueueManager }
 
 // Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
-// with queue.ErrEmpty if none came, and errNoTasksLeft once none ever will.
-func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Task, error) {
+// with queue.ErrEmpty if none came, and ErrNoTasksLeft once none ever will.
+func (q goTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Task, error) {
 	tasks, err := q.GetBatch(ctx, 1, wait)
 	if err != nil {
 		return queue.Task{}, err
@@ -240,9 +281,9 @@ func (q remoteTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Tas
 
 // GetBatch is Get for up to most tasks. The tasks' lease is renewed until
 // their results are put.
-func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error) {
+func (q goTaskQueue) GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error) {
 	var batch rpcwire.TaskBatch
-	if err := q.m.call(ctx, "TaskQueue.Get", rpcwire.GetArgs{Max: most, Wait: wait}, &batch, wait+replyTimeout); err != nil {
+	if err := q.m.call(ctx, "TaskQueue.Get", rpcwire.GetArgs{Max: most, Wait: wait}, &batch, wait+q.m.cfg.ReplyTimeout); err != nil {
 		return nil, err
 	}
 	switch {
@@ -253,14 +294,14 @@ func (q remoteTaskQueue) GetBatch(ctx context.Context, most int, wait time.Durat
 		q.m.hold(batch)
 		return batch.Tasks, nil
 	case batch.Closed:
-		return nil, errNoTasksLeft
+		return nil, ErrNoTasksLeft
 	default:
 		return nil, queue.ErrEmpty
 	}
 }
 
 // hold notes a batch's lease, to renew it.
-func (m *RemoteQueueManager) hold(batch rpcwire.TaskBatch) {
+func (m *goQueueManager) hold(batch rpcwire.TaskBatch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wasIdle := len(m.held) == 0
@@ -282,7 +323,7 @@ func (m *RemoteQueueManager) hold(batch rpcwire.TaskBatch) {
 }
 
 // release forgets the results sent for a lease.
-func (m *RemoteQueueManager) release(results []queue.Result) {
+func (m *goQueueManager) release(results []queue.Result) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range results {
@@ -292,28 +333,28 @@ func (m *RemoteQueueManager) release(results []queue.Result) {
 	}
 }
 
-type remoteResultQueue struct{ m *RemoteQueueManager }
+type goResultQueue struct{ m *goQueueManager }
 
 // Put sends the result r of task (Python: result.put(r)).
-func (q remoteResultQueue) Put(ctx context.Context, task queue.Task, r string) error {
+func (q goResultQueue) Put(ctx context.Context, task queue.Task, r string) error {
 	return q.PutBatch(ctx, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: r}})
 }
 
 // PutBatch sends many results in one call. If the master refuses some,
 // because their lease ran out and their task went to another worker, the
 // worker says so and goes on.
-func (q remoteResultQueue) PutBatch(ctx context.Context, results []queue.Result) error {
+func (q goResultQueue) PutBatch(ctx context.Context, results []queue.Result) error {
 	for _, r := range results {
 		if len(r.Text) > queue.MaxText {
 			return fmt.Errorf("the result of task #%d is %d bytes, more than the master takes (%d)", r.ID, len(r.Text), queue.MaxText)
 		}
 	}
 	var reply rpcwire.PutReply
-	if err := q.m.call(ctx, "ResultQueue.Put", rpcwire.ResultBatch(results), &reply, replyTimeout); err != nil {
+	if err := q.m.call(ctx, "ResultQueue.Put", rpcwire.ResultBatch(results), &reply, q.m.cfg.ReplyTimeout); err != nil {
 		return err
 	}
 	if reply.Refused > 0 {
-		fmt.Fprintf(q.m.stderr, "worker: the master refused %d of %d results (%s)\n", reply.Refused, len(results), reply.Why)
+		fmt.Fprintf(q.m.cfg.Log, "worker: the master refused %d of %d results (%s)\n", reply.Refused, len(results), reply.Why)
 	}
 	q.m.release(results)
 	return nil

@@ -1,12 +1,11 @@
 // Tests of remote.go, the worker's connection to its master, against fake
 // masters in this process.
 
-package main
+package worker
 
 import (
 	"crypto/rand"
 	"fmt"
-	"io"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
@@ -54,12 +53,12 @@ func fakeMaster(t *testing.T, queue any) string {
 // is not one to trust.
 func TestWorkerRefusesALargerBatch(t *testing.T) {
 	t.Parallel()
-	m, err := connectQueueManager(t.Context(), fakeMaster(t, greedyQueue{}), []byte("hello world"), 0, io.Discard)
+	m, err := Connect(t.Context(), fakeMaster(t, greedyQueue{}), Config{Authkey: []byte("hello world")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	tasks, err := m.getTaskQueue().GetBatch(t.Context(), 3, time.Second)
+	tasks, err := m.GetTaskQueue().GetBatch(t.Context(), 3, time.Second)
 	if want := "the master sent 5 tasks, more than the 3 asked for"; fmt.Sprint(err) != want || tasks != nil {
 		t.Errorf("got %d tasks, error %q; want none, and %q", len(tasks), fmt.Sprint(err), want)
 	}

@@ -15,10 +15,10 @@
 // timed out, or ('#TRACEBACK', text).
 //
 // pyQueueManager gives the listing in distributed.go the same queues as
-// RemoteQueueManager does, so the listing reads the same whichever
+// goQueueManager does, so the listing reads the same whichever
 // language the master speaks.
 
-package main
+package worker
 
 import (
 	"context"
@@ -37,32 +37,10 @@ import (
 	"time"
 )
 
-// workerTaskQueue is the worker's end of the master's task queue, whichever
-// protocol the master speaks: remoteTaskQueue or pyTaskQueue.
-type workerTaskQueue interface {
-	Get(ctx context.Context, wait time.Duration) (queue.Task, error)
-	GetBatch(ctx context.Context, most int, wait time.Duration) ([]queue.Task, error)
-}
-
-// workerResultQueue is the worker's end of the master's result queue:
-// remoteResultQueue or pyResultQueue.
-type workerResultQueue interface {
-	Put(ctx context.Context, task queue.Task, r string) error
-	PutBatch(ctx context.Context, results []queue.Result) error
-}
-
-// workerQueueManager is task_worker.py's QueueManager once connected:
-// RemoteQueueManager, or pyQueueManager for a Python master.
-type workerQueueManager interface {
-	getTaskQueue() workerTaskQueue
-	getResultQueue() workerResultQueue
-	Close() error
-}
-
 // pyQueueManager is a worker's connection to a Python master's queues.
 type pyQueueManager struct {
 	addr     string
-	authkey  []byte
+	cfg      Config
 	taskID   string        // the master's id for the task queue
 	resultID string        // and for the result queue
 	methods  *mpconn.Conn  // accept_connection's: every get and put goes over it
@@ -86,12 +64,12 @@ const maxSquarable = strconv.IntSize/64*3037000499 + (1-strconv.IntSize/64)*4634
 // master, with a deadline set for the handshake, whose first message, the
 // master's challenge, the caller has read (to tell that the master speaks
 // Python, with mpconn.ClassifyChallenge). connectPyQueueManager closes conn.
-func connectPyQueueManager(ctx context.Context, conn net.Conn, challenge []byte, addr string, authkey []byte) (*pyQueueManager, error) {
+func connectPyQueueManager(ctx context.Context, conn net.Conn, challenge []byte, addr string, cfg Config) (*pyQueueManager, error) {
 	defer conn.Close()
-	m := &pyQueueManager{addr: addr, authkey: authkey, turn: make(chan struct{}, 1)}
+	m := &pyQueueManager{addr: addr, cfg: cfg, turn: make(chan struct{}, 1)}
 	m.turn <- struct{}{}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	_, err := mpconn.FinishPythonClientHandshake(conn, authkey, challenge)
+	_, err := mpconn.FinishPythonClientHandshake(conn, cfg.Authkey, challenge)
 	stop()
 	switch {
 	case ctx.Err() != nil:
@@ -162,14 +140,14 @@ func (m *pyQueueManager) decref(ctx context.Context, id string) {
 
 // dial opens one more authenticated connection to the master.
 func (m *pyQueueManager) dial(ctx context.Context) (*mpconn.Conn, error) {
-	conn, err := dialTCP(ctx, m.addr)
+	conn, err := dialTCP(ctx, m.addr, m.cfg.HandshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetDeadline(time.Now().Add(dialTimeout))
+	conn.SetDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := mpconn.PythonClientHandshake(conn, m.authkey); err != nil {
+	if _, err := mpconn.PythonClientHandshake(conn, m.cfg.Authkey); err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
 			return nil, cli.Stopped(ctx)
@@ -182,9 +160,9 @@ func (m *pyQueueManager) dial(ctx context.Context) (*mpconn.Conn, error) {
 // request makes a request of the master itself, not of a queue, over c,
 // and returns the value of its reply.
 func (m *pyQueueManager) request(ctx context.Context, c *mpconn.Conn, method string, args ...any) (any, error) {
-	reply, err := c.Call(ctx, pickle.Tuple{nil, method, pickle.Tuple(args), pickle.Dict{}}, replyTimeout)
+	reply, err := c.Call(ctx, pickle.Tuple{nil, method, pickle.Tuple(args), pickle.Dict{}}, m.cfg.ReplyTimeout)
 	if err != nil {
-		return nil, pyCallError(err, method, replyTimeout)
+		return nil, pyCallError(err, method, m.cfg.ReplyTimeout)
 	}
 	return pyReturned(reply)
 }
@@ -217,13 +195,13 @@ func pyCallError(err error, method string, timeout time.Duration) error {
 	case errors.Is(err, cli.ErrInterrupted):
 		return err // which signal it was
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: no answer to %s within %v", errNoAnswer, method, timeout)
+		return fmt.Errorf("%w: no answer to %s within %v", ErrNoAnswer, method, timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		return errMasterGone
+		return ErrMasterGone
 	case errors.Is(err, pickle.ErrInvalid), errors.Is(err, mpconn.ErrTooLong):
 		return fmt.Errorf("the master's answer to %s: %w", method, err)
 	}
-	return fmt.Errorf("%w: %v", errMasterGone, unwrapSyscall(err))
+	return fmt.Errorf("%w: %v", ErrMasterGone, unwrapSyscall(err))
 }
 
 // pyReturned is the value of a ('#RETURN', value) reply; any other reply
@@ -255,11 +233,11 @@ func pyReturned(reply any) (any, error) {
 	return nil, fmt.Errorf("the master answered %s, which is no reply", pickle.Repr(reply))
 }
 
-func (m *pyQueueManager) getTaskQueue() workerTaskQueue     { return pyTaskQueue{m} }
-func (m *pyQueueManager) getResultQueue() workerResultQueue { return pyResultQueue{m} }
+func (m *pyQueueManager) GetTaskQueue() TaskQueue     { return pyTaskQueue{m} }
+func (m *pyQueueManager) GetResultQueue() ResultQueue { return pyResultQueue{m} }
 
 // Close hangs up, and tells the master the worker is done with its queues,
-// as Python does at exit: in all, for at most dialTimeout.
+// as Python does at exit: in all, for at most half a second.
 func (m *pyQueueManager) Close() error {
 	if m.methods != nil {
 		m.methods.Close()
@@ -281,7 +259,7 @@ type pyTaskQueue struct{ m *pyQueueManager }
 // Get waits up to wait for a task (Python: task.get(timeout=1)). It fails
 // with queue.ErrEmpty if none came.
 func (q pyTaskQueue) Get(ctx context.Context, wait time.Duration) (queue.Task, error) {
-	value, err := q.m.call(ctx, q.m.taskID, "get", pickle.Tuple{}, pickle.Dict{{Key: "timeout", Value: wait.Seconds()}}, wait+replyTimeout)
+	value, err := q.m.call(ctx, q.m.taskID, "get", pickle.Tuple{}, pickle.Dict{{Key: "timeout", Value: wait.Seconds()}}, wait+q.m.cfg.ReplyTimeout)
 	if err != nil {
 		return queue.Task{}, err
 	}
@@ -306,7 +284,7 @@ type pyResultQueue struct{ m *pyQueueManager }
 // Put sends the result r (Python: result.put(r)). A Python master keeps no
 // track of which worker holds which task, so task goes unused.
 func (q pyResultQueue) Put(ctx context.Context, _ queue.Task, r string) error {
-	_, err := q.m.call(ctx, q.m.resultID, "put", pickle.Tuple{r}, pickle.Dict{}, replyTimeout)
+	_, err := q.m.call(ctx, q.m.resultID, "put", pickle.Tuple{r}, pickle.Dict{}, q.m.cfg.ReplyTimeout)
 	return err
 }
 
