@@ -2,7 +2,7 @@
 // master says whom it turned away without drowning its own output.
 //
 // A peer that has not proven the authkey costs the master a file descriptor
-// and a goroutine for up to handshakeTimeout. At most maxHandshakes such
+// and a goroutine for up to Config.HandshakeTimeout. At most MaxHandshakes such
 // peers wait at once: one more, or an accept that fails for lack of file
 // descriptors, closes the oldest of them that has said nothing yet (the
 // master speaks first, so a worker answers within a round trip, and a flood
@@ -26,9 +26,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// maxHandshakes is how many peers may be proving the authkey at once.
-const maxHandshakes = 32
 
 // Why a peer is turned away: once the master is done, or to make room.
 const (
@@ -93,7 +90,7 @@ func (m *QueueManager) admit(conn net.Conn) *pendingPeer {
 	}
 	peer := &pendingPeer{Conn: conn}
 	m.handshaking = append(m.handshaking, peer)
-	if len(m.handshaking) > maxHandshakes {
+	if len(m.handshaking) > m.cfg.MaxHandshakes {
 		m.crowdOutLocked()
 	}
 	return peer
@@ -136,7 +133,7 @@ func (m *QueueManager) admitted(peer *pendingPeer, protocol mpconn.Protocol, err
 		return shuttingDown
 	case wasCrowdedOut:
 		return crowdedOut
-	case err == nil && len(m.workers) >= maxWorkers:
+	case err == nil && len(m.workers) >= m.cfg.MaxWorkers:
 		return tooManyWorkers
 	case err == nil:
 		m.workers[peer.Conn] = struct{}{}

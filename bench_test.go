@@ -75,7 +75,7 @@ func bareRoundTrips(b *testing.B, n int) time.Duration {
 // with the worker given; an op is one task.
 func benchmarkQueue(b *testing.B, worker func(ctx context.Context, addr string) error) {
 	taskQueue := queue.New(b.N, nil, nil)
-	manager := newQueueManager(taskQueue, []byte("hello world"), time.Minute, time.Minute, io.Discard)
+	manager := newQueueManager(taskQueue, managerConfig{Authkey: []byte("hello world"), Lease: time.Minute, PythonLease: time.Minute})
 	if err := manager.start("127.0.0.1:0"); err != nil {
 		b.Fatal(err)
 	}

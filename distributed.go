@@ -44,7 +44,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	taskQueue := queue.New(cfg.tasks, result, stderr)
 
 	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码:
-	manager := newQueueManager(taskQueue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
+	manager := newQueueManager(taskQueue, managerConfig{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout, Log: stderr})
 
 	// 启动Queue:
 	if err := manager.start(cfg.addr); err != nil {

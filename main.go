@@ -587,7 +587,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		busyPoll = fmt.Errorf("--tries 0 needs a --get-timeout of at least %v, or the worker asks the master without pause", worker.MinPoll)
 	}
 	if err := validate(fs, hostPort("server", *server), port("server", *server, 1), notNegative("tries", *tries),
-		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, maxWait), busyPoll,
+		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, rpcwire.MaxWait), busyPoll,
 		notNegative("work", *work), positive("jobs", *jobs), atMost("jobs", *jobs, worker.MaxJobs),
 		notNegative("batch", *batch), atMost("batch", *batch, rpcwire.MaxBatch),
 		notNegative("retry", *retry), atMost("retry", *retry, time.Hour)); err != nil {

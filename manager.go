@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -28,13 +29,36 @@ import (
 	"time"
 )
 
+// managerConfig is what the master needs to serve its queue. A zero field
+// means its default, as in net/http's Server.
+type managerConfig struct {
+	Authkey          []byte
+	Lease            time.Duration // how long a Go worker's task stays its own unrenewed: 3 s
+	PythonLease      time.Duration // a Python worker's, which it cannot renew: 10 s
+	HandshakeTimeout time.Duration // to connect and prove the authkey: 5 s
+	IdleTimeout      time.Duration // to hang up on a worker that asks nothing: 2 min
+	MaxWorkers       int           // workers connected at once: 64
+	MaxHandshakes    int           // peers proving the authkey at once: 32
+	Log              io.Writer     // hears of the peers turned away and the results refused; nil: nobody
+}
+
+// withDefaults fills in the zero fields.
+func (c managerConfig) withDefaults() managerConfig {
+	c.Lease = cmp.Or(c.Lease, 3*time.Second)
+	c.PythonLease = cmp.Or(c.PythonLease, 10*time.Second)
+	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, 5*time.Second)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, rpcwire.DefaultIdleTimeout)
+	c.MaxWorkers = cmp.Or(c.MaxWorkers, 64)
+	c.MaxHandshakes = cmp.Or(c.MaxHandshakes, 32)
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return c
+}
+
 const (
-	handshakeTimeout = 5 * time.Second  // to connect and prove the authkey
-	answerTimeout    = 10 * time.Second // for the master to answer a call, beyond the wait asked for
-	maxWait          = time.Minute      // the longest a worker may ask the master to wait for a task
-	shutdownGrace    = 2 * time.Second  // for workers to hang up once the master is done
-	maxWorkers       = 64               // authenticated connections at once
-	minLease         = 30 * time.Millisecond
+	minLease      = 30 * time.Millisecond // the shortest lease a master may give
+	shutdownGrace = 2 * time.Second       // for workers to hang up once the master is done
 )
 
 // TaskQueue is the task queue as one worker connection sees it.
@@ -45,8 +69,8 @@ type TaskQueue struct {
 
 // Get is task.get(timeout=...), for up to args.Max tasks at once.
 func (t *TaskQueue) Get(args rpcwire.GetArgs, batch *rpcwire.TaskBatch) error {
-	if args.Max < 1 || args.Max > rpcwire.MaxBatch || args.Wait < 0 || args.Wait > maxWait {
-		return fmt.Errorf("get: want 1 to %d tasks and a wait of at most %v", rpcwire.MaxBatch, maxWait)
+	if args.Max < 1 || args.Max > rpcwire.MaxBatch || args.Wait < 0 || args.Wait > rpcwire.MaxWait {
+		return fmt.Errorf("get: want 1 to %d tasks and a wait of at most %v", rpcwire.MaxBatch, rpcwire.MaxWait)
 	}
 	batch.Tasks, batch.Closed = t.queue.Get(t.holder, args.Max, args.Wait)
 	batch.LeaseFor = t.holder.LeaseFor
@@ -81,13 +105,10 @@ func (r *ResultQueue) Put(results rpcwire.ResultBatch, reply *rpcwire.PutReply) 
 
 // QueueManager serves a queue.Queue to the workers that know the authkey.
 type QueueManager struct {
-	queue          *queue.Queue
-	authkey        []byte
-	leaseFor       time.Duration // how long a Go worker's lease lasts unrenewed
-	pythonLeaseFor time.Duration // how long a Python worker's lease lasts: it cannot renew
-	stderr         io.Writer     // hears of the peers turned away and the results refused
-	turnedAway     *throttledLog
-	refused        *throttledLog
+	queue      *queue.Queue
+	cfg        managerConfig
+	turnedAway *throttledLog
+	refused    *throttledLog
 
 	listener net.Listener
 	served   chan struct{}  // closed when the accept loop has returned
@@ -99,13 +120,12 @@ type QueueManager struct {
 	stopping    bool                  // shutdown has begun
 }
 
-// newQueueManager serves queue to the workers that know authkey. A Go
-// worker's lease lasts leaseFor unrenewed; a Python worker, which cannot
-// renew, has pythonLeaseFor.
-func newQueueManager(tasks *queue.Queue, authkey []byte, leaseFor, pythonLeaseFor time.Duration, stderr io.Writer) *QueueManager {
-	return &QueueManager{queue: tasks, authkey: authkey, leaseFor: leaseFor, pythonLeaseFor: pythonLeaseFor, stderr: stderr,
-		turnedAway: newThrottledLog(stderr, "rejected", "turned away %d more peer%s"),
-		refused:    newThrottledLog(stderr, "refused", "refused %d more result%s"),
+// newQueueManager serves tasks to the workers that know cfg.Authkey.
+func newQueueManager(tasks *queue.Queue, cfg managerConfig) *QueueManager {
+	cfg = cfg.withDefaults()
+	return &QueueManager{queue: tasks, cfg: cfg,
+		turnedAway: newThrottledLog(cfg.Log, "rejected", "turned away %d more peer%s"),
+		refused:    newThrottledLog(cfg.Log, "refused", "refused %d more result%s"),
 		served:     make(chan struct{}), workers: map[net.Conn]struct{}{}}
 }
 
@@ -121,7 +141,7 @@ func (m *QueueManager) start(addr string) error {
 	}
 	m.listener = listener
 	if _, port, _ := net.SplitHostPort(addr); port == "0" {
-		fmt.Fprintf(m.stderr, "master: listening on %s\n", listener.Addr())
+		fmt.Fprintf(m.cfg.Log, "master: listening on %s\n", listener.Addr())
 	}
 	go m.serve()
 	return nil
@@ -132,17 +152,17 @@ func (m *QueueManager) start(addr string) error {
 func (m *QueueManager) handle(peer *pendingPeer) {
 	conn := peer.Conn
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	protocol, err := mpconn.ServerHandshake(peer, m.authkey, rand.Reader)
+	conn.SetDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
+	protocol, err := mpconn.ServerHandshake(peer, m.cfg.Authkey, rand.Reader)
 	switch why := m.admitted(peer, protocol, err); why {
 	case "":
 	case shuttingDown: // not worth a line: the master is done
 		return
 	case crowdedOut:
-		m.turnedAway.add(fmt.Sprintf("%s: crowded out: %d newer peers were proving the key", conn.RemoteAddr(), maxHandshakes), tally{why: 1})
+		m.turnedAway.add(fmt.Sprintf("%s: crowded out: %d newer peers were proving the key", conn.RemoteAddr(), m.cfg.MaxHandshakes), tally{why: 1})
 		return
 	case tooManyWorkers:
-		m.turnedAway.add(fmt.Sprintf("%s: %s (at most %d at once)", conn.RemoteAddr(), why, maxWorkers), tally{why: 1})
+		m.turnedAway.add(fmt.Sprintf("%s: %s (at most %d at once)", conn.RemoteAddr(), why, m.cfg.MaxWorkers), tally{why: 1})
 		return
 	default:
 		m.turnedAway.add(fmt.Sprintf("%s: %v", conn.RemoteAddr(), err), tally{why: 1})
@@ -155,8 +175,8 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 		return
 	}
 
-	worker := queue.NewHolder(conn.RemoteAddr().String(), m.leaseFor, true)
-	codec := rpcwire.NewServerCodec(conn, rpcwire.Config{}, func(err error) {
+	worker := queue.NewHolder(conn.RemoteAddr().String(), m.cfg.Lease, true)
+	codec := rpcwire.NewServerCodec(conn, rpcwire.Config{IdleTimeout: m.cfg.IdleTimeout}, func(err error) {
 		m.queue.HungUp(worker)
 		if errors.Is(err, rpcwire.ErrFrameTooLarge) || errors.Is(err, rpcwire.ErrMalformed) {
 			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", worker.Name, err), tally{"bad message": 1})

@@ -30,6 +30,10 @@ import (
 	"time"
 )
 
+// pythonSlack is how long after its lease a Python worker's request may
+// still come: the time a worker gives the master to answer.
+const pythonSlack = 10 * time.Second
+
 // The names task_master.py registers its queues under, and their ids, as
 // Python's proxies name them.
 const (
@@ -108,7 +112,7 @@ func (m *QueueManager) managerRequest(r pyRequest) (reply pickle.Tuple, accepted
 // servePythonQueues answers a Python worker's calls of the queues' methods
 // until its connection ends, when the tasks leased to it go back.
 func (m *QueueManager) servePythonQueues(conn net.Conn) {
-	worker := queue.NewHolder(conn.RemoteAddr().String(), m.pythonLeaseFor, false)
+	worker := queue.NewHolder(conn.RemoteAddr().String(), m.cfg.PythonLease, false)
 	defer m.queue.HungUp(worker)
 	var leased []queue.Task // oldest first: a put answers leased[0]
 	for {
@@ -140,22 +144,26 @@ func (m *QueueManager) pyGet(worker *queue.Holder, r pyRequest, leased []queue.T
 		return pyRaise("ValueError", err.Error()), leased
 	}
 	for {
-		tasks, closed := m.queue.Get(worker, 1, wait)
+		tasks, closed := m.queue.Get(worker, 1, wait.most)
 		if len(tasks) > 0 {
 			return pyReturn(tasks[0].N), append(leased, tasks[0])
 		}
-		if closed || wait != forever {
+		if closed || !wait.untilATask {
 			return pickle.Tuple{"#ERROR", pickle.Empty}, leased
 		}
 	}
 }
 
-// forever is the wait of a get with no timeout: maxWait at a time.
-const forever = maxWait
+// A pyWait is how long a get waits for a task: at most most, or, for a get
+// with no timeout, until a task comes, most at a time.
+type pyWait struct {
+	most       time.Duration
+	untilATask bool
+}
 
 // pyGetWait reads get's block and timeout, from args or kwds as Python
-// allows. A timeout is bounded by maxWait; no timeout is forever.
-func pyGetWait(r pyRequest) (time.Duration, error) {
+// allows. A timeout is bounded by rpcwire.MaxWait.
+func pyGetWait(r pyRequest) (pyWait, error) {
 	block, timeout := pyArg(r.args, 0), pyArg(r.args, 1)
 	for _, item := range r.kwds {
 		switch item.Key {
@@ -164,28 +172,27 @@ func pyGetWait(r pyRequest) (time.Duration, error) {
 		case "timeout":
 			timeout = item.Value
 		default:
-			return 0, fmt.Errorf("get() got an unexpected keyword argument %s", pickle.Repr(item.Key))
+			return pyWait{}, fmt.Errorf("get() got an unexpected keyword argument %s", pickle.Repr(item.Key))
 		}
 	}
 	if block == false {
-		return 0, nil
+		return pyWait{}, nil
 	}
 	var seconds float64
 	switch t := timeout.(type) {
 	case nil:
-		return forever, nil
+		return pyWait{most: rpcwire.MaxWait, untilATask: true}, nil
 	case int64:
 		seconds = float64(t)
 	case float64:
 		seconds = t
 	default:
-		return 0, errors.New("'timeout' must be a number")
+		return pyWait{}, errors.New("'timeout' must be a number")
 	}
 	if !(seconds >= 0) { // NaN too
-		return 0, errors.New("'timeout' must be a non-negative number")
+		return pyWait{}, errors.New("'timeout' must be a non-negative number")
 	}
-	// Just under maxWait, so that only a get with no timeout waits forever.
-	return time.Duration(min(seconds, maxWait.Seconds()-1) * float64(time.Second)), nil
+	return pyWait{most: time.Duration(min(seconds, rpcwire.MaxWait.Seconds()) * float64(time.Second))}, nil
 }
 
 // pyPut is result.put(r): the answer to the oldest task leased to worker,
@@ -217,7 +224,7 @@ func (m *QueueManager) pyPut(worker *queue.Holder, r pyRequest, leased []queue.T
 // that is too large or not a request. It waits for a request at least as
 // long as a Python worker may work on a task.
 func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
-	conn.SetReadDeadline(time.Now().Add(max(rpcwire.DefaultIdleTimeout, m.pythonLeaseFor+answerTimeout)))
+	conn.SetReadDeadline(time.Now().Add(max(m.cfg.IdleTimeout, m.cfg.PythonLease+pythonSlack)))
 	message, err := mpconn.ReadMessage(conn, mpconn.MaxMessage)
 	if err != nil {
 		if errors.Is(err, mpconn.ErrTooLong) {

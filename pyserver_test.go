@@ -11,6 +11,7 @@ import (
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // task_worker.py needs, and a clean error, never a crash, for the rest.
 func TestManagerRequests(t *testing.T) {
 	t.Parallel()
-	m := newQueueManager(queue.New(1, nil, nil), []byte("hello world"), time.Second, time.Second, io.Discard)
+	m := newQueueManager(queue.New(1, nil, nil), managerConfig{Authkey: []byte("hello world")})
 	for _, tc := range []struct {
 		request  pyRequest
 		reply    pickle.Tuple
@@ -54,19 +55,19 @@ func TestPyGetWait(t *testing.T) {
 	for _, tc := range []struct {
 		args pickle.Tuple
 		kwds pickle.Dict
-		wait time.Duration
+		wait pyWait
 		err  string
 	}{
-		{nil, pickle.Dict{{Key: "timeout", Value: int64(1)}}, time.Second, ""},
-		{nil, pickle.Dict{{Key: "timeout", Value: 0.25}}, 250 * time.Millisecond, ""},
-		{pickle.Tuple{true, int64(2)}, nil, 2 * time.Second, ""},
-		{pickle.Tuple{false}, nil, 0, ""},
-		{nil, nil, maxWait, ""},
-		{nil, pickle.Dict{{Key: "timeout", Value: 1e9}}, maxWait - time.Second, ""},
-		{nil, pickle.Dict{{Key: "timeout", Value: -1.0}}, 0, "'timeout' must be a non-negative number"},
-		{nil, pickle.Dict{{Key: "timeout", Value: math.NaN()}}, 0, "'timeout' must be a non-negative number"},
-		{nil, pickle.Dict{{Key: "timeout", Value: "soon"}}, 0, "'timeout' must be a number"},
-		{nil, pickle.Dict{{Key: "wait", Value: int64(1)}}, 0, `get() got an unexpected keyword argument "wait"`},
+		{nil, pickle.Dict{{Key: "timeout", Value: int64(1)}}, pyWait{most: time.Second}, ""},
+		{nil, pickle.Dict{{Key: "timeout", Value: 0.25}}, pyWait{most: 250 * time.Millisecond}, ""},
+		{pickle.Tuple{true, int64(2)}, nil, pyWait{most: 2 * time.Second}, ""},
+		{pickle.Tuple{false}, nil, pyWait{}, ""},
+		{nil, nil, pyWait{most: rpcwire.MaxWait, untilATask: true}, ""},
+		{nil, pickle.Dict{{Key: "timeout", Value: 1e9}}, pyWait{most: rpcwire.MaxWait}, ""},
+		{nil, pickle.Dict{{Key: "timeout", Value: -1.0}}, pyWait{}, "'timeout' must be a non-negative number"},
+		{nil, pickle.Dict{{Key: "timeout", Value: math.NaN()}}, pyWait{}, "'timeout' must be a non-negative number"},
+		{nil, pickle.Dict{{Key: "timeout", Value: "soon"}}, pyWait{}, "'timeout' must be a number"},
+		{nil, pickle.Dict{{Key: "wait", Value: int64(1)}}, pyWait{}, `get() got an unexpected keyword argument "wait"`},
 	} {
 		wait, err := pyGetWait(pyRequest{method: "get", args: tc.args, kwds: tc.kwds})
 		if wait != tc.wait || fmt.Sprint(err) != orNil(tc.err) {
@@ -83,8 +84,8 @@ func TestPyPutAfterTheLeaseRanOut(t *testing.T) {
 	taskQueue := queue.New(1, make(chan queue.Result, 1), io.Discard)
 	taskQueue.Put(7)
 	masterLog := proctest.NewLineLog()
-	m := newQueueManager(taskQueue, []byte("hello world"), time.Second, 20*time.Millisecond, masterLog)
-	slow := queue.NewHolder("127.0.0.1:7001", m.pythonLeaseFor, false)
+	m := newQueueManager(taskQueue, managerConfig{Authkey: []byte("hello world"), Lease: time.Second, PythonLease: 20 * time.Millisecond, Log: masterLog})
+	slow := queue.NewHolder("127.0.0.1:7001", m.cfg.PythonLease, false)
 	reply, leased := m.pyGet(slow, pyRequest{method: "get", kwds: pickle.Dict{{Key: "timeout", Value: int64(1)}}}, nil)
 	if diff := cmp.Diff(pyReturn(7), reply); diff != "" || len(leased) != 1 {
 		t.Fatalf("get (-want +got):\n%s", diff)

@@ -24,7 +24,7 @@ import (
 // peak memory, and how many tasks went back in the queue, go to stderr.
 func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) error {
 	taskQueue := queue.New(cfg.tasks, nil, nil) // results and requeues are only counted
-	manager := newQueueManager(taskQueue, cfg.authkey, cfg.lease, cfg.timeout, stderr)
+	manager := newQueueManager(taskQueue, managerConfig{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout, Log: stderr})
 	if err := manager.start(cfg.addr); err != nil {
 		return err
 	}

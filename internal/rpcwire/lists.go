@@ -17,6 +17,9 @@ import (
 	"time"
 )
 
+// MaxWait is the longest a worker may ask the master to wait for a task.
+const MaxWait = time.Minute
+
 // GetArgs asks the task queue for up to Max tasks, waiting up to Wait for one.
 type GetArgs struct {
 	Max  int
