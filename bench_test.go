@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"multithreading/internal/master"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
@@ -75,16 +76,16 @@ func bareRoundTrips(b *testing.B, n int) time.Duration {
 // with the worker given; an op is one task.
 func benchmarkQueue(b *testing.B, worker func(ctx context.Context, addr string) error) {
 	taskQueue := queue.New(b.N, nil, nil)
-	manager := newQueueManager(taskQueue, managerConfig{Authkey: []byte("hello world"), Lease: time.Minute, PythonLease: time.Minute})
-	if err := manager.start("127.0.0.1:0"); err != nil {
+	manager := master.New(taskQueue, master.Config{Authkey: []byte("hello world"), Lease: time.Minute, PythonLease: time.Minute})
+	if err := manager.Start("127.0.0.1:0"); err != nil {
 		b.Fatal(err)
 	}
-	defer manager.shutdown(context.Background(), 0)
+	defer manager.Shutdown(context.Background(), 0)
 	for range b.N {
 		taskQueue.Put(7)
 	}
 	b.ResetTimer()
-	if err := worker(context.Background(), manager.listener.Addr().String()); err != nil {
+	if err := worker(context.Background(), manager.Addr().String()); err != nil {
 		b.Fatal(err)
 	}
 	<-taskQueue.Finished()

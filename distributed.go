@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"multithreading/internal/cli"
+	"multithreading/internal/master"
 	"multithreading/internal/queue"
 	"multithreading/internal/worker"
 	"net"
@@ -44,13 +45,13 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	taskQueue := queue.New(cfg.tasks, result, stderr)
 
 	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码:
-	manager := newQueueManager(taskQueue, managerConfig{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout, Log: stderr})
+	manager := master.New(taskQueue, master.Config{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout, Log: stderr})
 
 	// 启动Queue:
-	if err := manager.start(cfg.addr); err != nil {
+	if err := manager.Start(cfg.addr); err != nil {
 		return err
 	}
-	defer manager.shutdown(ctx, 0) // when an error or Ctrl-C ends the listing early: hang up at once
+	defer manager.Shutdown(ctx, 0) // when an error or Ctrl-C ends the listing early: hang up at once
 
 	task := taskQueue // the master puts tasks in, as task.put(n)
 
@@ -72,14 +73,14 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 		case r := <-result:
 			fmt.Fprintf(out, "Result: %s\n", r.Text)
 		case <-time.After(cfg.timeout):
-			return noResultError(cfg, i, taskQueue)
+			return master.NoResultError(cfg.timeout, i, taskQueue)
 		case <-ctx.Done():
 			return fmt.Errorf("%w after %d of %d results", cli.Stopped(ctx), i, cfg.tasks)
 		}
 	}
 
 	// 关闭:
-	manager.shutdown(ctx, shutdownGrace)
+	manager.Shutdown(ctx, master.ShutdownGrace)
 	fmt.Fprintln(out, "master exit.")
 	return nil
 }
@@ -148,10 +149,4 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 // work ("把计算n*n的代码换成发送邮件").
 func square(n int) string {
 	return fmt.Sprintf("%d * %d = %d", n, n, n*n)
-}
-
-// noResultError is the master's error when results stop coming.
-func noResultError(cfg masterConfig, answered int, taskQueue *queue.Queue) error {
-	return fmt.Errorf("no result within %v: %d of %d results arrived; %s",
-		cfg.timeout, answered, cfg.tasks, taskQueue.Missing())
 }

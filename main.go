@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"multithreading/internal/cli"
+	"multithreading/internal/master"
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
 	"multithreading/internal/worker"
@@ -548,7 +549,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		leaseOutlastsWait = fmt.Errorf("--lease %v must be shorter than --timeout %v: a stopped worker's task must come back while the master still waits for it", *lease, *timeout)
 	}
 	if err := validate(fs, hostPort("addr", *addr), port("addr", *addr, 0), positive("tasks", *tasks), atMost("tasks", *tasks, queue.MaxTasks),
-		positive("timeout", *timeout), atLeast("lease", *lease, minLease), atMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
+		positive("timeout", *timeout), atLeast("lease", *lease, master.MinLease), atMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
 		return err
 	}
 	if *seed == 0 {
@@ -557,14 +558,17 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	ctx, stop := cli.Interruptible(ctx, stderr)
 	defer stop()
 	// The master's log must never hold up its queue (logwriter.go).
-	masterLog := newDroppingWriter(stderr)
+	masterLog := master.NewDroppingWriter(stderr)
 	defer masterLog.Close(500 * time.Millisecond)
 	stderr = masterLog
 	cfg := masterConfig{
 		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,
 	}
 	if *quiet {
-		return quietMaster(ctx, stdout, stderr, cfg)
+		rng := newRand(cfg.seed, 0)
+		task := func() int { return randint(rng, 0, 10000) } // as taskMaster draws them
+		return master.Quiet(ctx, stdout, cfg.addr, cfg.tasks, task, cfg.timeout,
+			master.Config{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout, Log: stderr})
 	}
 	return taskMaster(ctx, stdout, stderr, cfg)
 }

@@ -437,3 +437,6 @@ func (q *Queue) Missing() string {
 
 // Finished is closed once every task has its result, or at shutdown.
 func (q *Queue) Finished() <-chan struct{} { return q.finished }
+
+// Total is the number of tasks the queue was made for.
+func (q *Queue) Total() int { return q.total }

@@ -1,6 +1,6 @@
 // Tests of logwriter.go: the master's log never holds it up.
 
-package main
+package master
 
 import (
 	"fmt"
@@ -31,7 +31,7 @@ func (g *gatedWriter) Write(p []byte) (int, error) {
 func TestDroppingWriterNeverWaits(t *testing.T) {
 	t.Parallel()
 	stuck := &gatedWriter{gate: make(chan struct{})}
-	log := newDroppingWriter(stuck)
+	log := NewDroppingWriter(stuck)
 	const lines = waitingLines + 100
 	wrote := make(chan struct{})
 	go func() {

@@ -1,5 +1,7 @@
-// What multiprocessing.managers does for section 分布式进程, on the master's
-// side: serve the master's queues to workers on other machines.
+// Package master is the master's side of what multiprocessing.managers does
+// for section 分布式进程: it serves the master's queues to workers on other
+// machines, Go's and the tutorial's own Python ones, and logs what it turns
+// away without letting the log hold up the queue.
 //
 // QueueManager.register('get_task_queue') becomes a type with exported
 // methods on an rpc.Server. Each connection gets its own rpc.Server, after
@@ -7,10 +9,9 @@
 // proven it knows the key, and the tasks leased over a connection hang off
 // it and go back in the queue as soon as it ends. Knowing the key makes a
 // worker authenticated, not trusted: the queue checks every result against
-// the lease it quotes, the codec (codec.go) bounds every message and the
+// the lease it quotes, package rpcwire bounds every message and the
 // calls in flight, and admission.go bounds the peers still proving the key.
-
-package main
+package master
 
 import (
 	"cmp"
@@ -29,9 +30,9 @@ import (
 	"time"
 )
 
-// managerConfig is what the master needs to serve its queue. A zero field
+// Config is what the master needs to serve its queue. A zero field
 // means its default, as in net/http's Server.
-type managerConfig struct {
+type Config struct {
 	Authkey          []byte
 	Lease            time.Duration // how long a Go worker's task stays its own unrenewed: 3 s
 	PythonLease      time.Duration // a Python worker's, which it cannot renew: 10 s
@@ -43,7 +44,7 @@ type managerConfig struct {
 }
 
 // withDefaults fills in the zero fields.
-func (c managerConfig) withDefaults() managerConfig {
+func (c Config) withDefaults() Config {
 	c.Lease = cmp.Or(c.Lease, 3*time.Second)
 	c.PythonLease = cmp.Or(c.PythonLease, 10*time.Second)
 	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, 5*time.Second)
@@ -57,8 +58,8 @@ func (c managerConfig) withDefaults() managerConfig {
 }
 
 const (
-	minLease      = 30 * time.Millisecond // the shortest lease a master may give
-	shutdownGrace = 2 * time.Second       // for workers to hang up once the master is done
+	MinLease      = 30 * time.Millisecond // the shortest lease a master may give
+	ShutdownGrace = 2 * time.Second       // for workers to hang up once the master is done
 )
 
 // TaskQueue is the task queue as one worker connection sees it.
@@ -106,7 +107,7 @@ func (r *ResultQueue) Put(results rpcwire.ResultBatch, reply *rpcwire.PutReply) 
 // QueueManager serves a queue.Queue to the workers that know the authkey.
 type QueueManager struct {
 	queue      *queue.Queue
-	cfg        managerConfig
+	cfg        Config
 	turnedAway *throttledLog
 	refused    *throttledLog
 
@@ -120,8 +121,8 @@ type QueueManager struct {
 	stopping    bool                  // shutdown has begun
 }
 
-// newQueueManager serves tasks to the workers that know cfg.Authkey.
-func newQueueManager(tasks *queue.Queue, cfg managerConfig) *QueueManager {
+// New serves tasks to the workers that know cfg.Authkey.
+func New(tasks *queue.Queue, cfg Config) *QueueManager {
 	cfg = cfg.withDefaults()
 	return &QueueManager{queue: tasks, cfg: cfg,
 		turnedAway: newThrottledLog(cfg.Log, "rejected", "turned away %d more peer%s"),
@@ -130,7 +131,7 @@ func newQueueManager(tasks *queue.Queue, cfg managerConfig) *QueueManager {
 }
 
 // start listens on addr and serves in the background (Python: manager.start()).
-func (m *QueueManager) start(addr string) error {
+func (m *QueueManager) Start(addr string) error {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		var errno syscall.Errno
@@ -200,7 +201,7 @@ func (m *QueueManager) dismiss(conn net.Conn) {
 // given up to grace to hang up on their own, so that the answer to their
 // last call is not cut off, unless ctx ends first; then their connections
 // close.
-func (m *QueueManager) shutdown(ctx context.Context, grace time.Duration) {
+func (m *QueueManager) Shutdown(ctx context.Context, grace time.Duration) {
 	m.mu.Lock()
 	if m.stopping {
 		m.mu.Unlock()
@@ -231,3 +232,6 @@ func (m *QueueManager) shutdown(ctx context.Context, grace time.Duration) {
 	m.turnedAway.flush()
 	m.refused.flush()
 }
+
+// Addr is the address the master listens on, once started.
+func (m *QueueManager) Addr() net.Addr { return m.listener.Addr() }

@@ -1,7 +1,7 @@
 // Tests of manager.go and admission.go: a real master, and peers that know
 // the key but misbehave, written with the project's own client code.
 
-package main
+package master
 
 import (
 	"multithreading/internal/proctest"

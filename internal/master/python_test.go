@@ -2,7 +2,7 @@
 // written in Python with BaseManager (testdata/python/worker.py), under each
 // Python, beside Go workers, and against a Python peer that misbehaves.
 
-package main
+package master
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ import (
 // task_worker.py needs, and a clean error, never a crash, for the rest.
 func TestManagerRequests(t *testing.T) {
 	t.Parallel()
-	m := newQueueManager(queue.New(1, nil, nil), managerConfig{Authkey: []byte("hello world")})
+	m := New(queue.New(1, nil, nil), Config{Authkey: []byte("hello world")})
 	for _, tc := range []struct {
 		request  pyRequest
 		reply    pickle.Tuple
@@ -84,7 +84,7 @@ func TestPyPutAfterTheLeaseRanOut(t *testing.T) {
 	taskQueue := queue.New(1, make(chan queue.Result, 1), io.Discard)
 	taskQueue.Put(7)
 	masterLog := proctest.NewLineLog()
-	m := newQueueManager(taskQueue, managerConfig{Authkey: []byte("hello world"), Lease: time.Second, PythonLease: 20 * time.Millisecond, Log: masterLog})
+	m := New(taskQueue, Config{Authkey: []byte("hello world"), Lease: time.Second, PythonLease: 20 * time.Millisecond, Log: masterLog})
 	slow := queue.NewHolder("127.0.0.1:7001", m.cfg.PythonLease, false)
 	reply, leased := m.pyGet(slow, pyRequest{method: "get", kwds: pickle.Dict{{Key: "timeout", Value: int64(1)}}}, nil)
 	if diff := cmp.Diff(pyReturn(7), reply); diff != "" || len(leased) != 1 {

@@ -1,6 +1,6 @@
 // TCP_QUICKACK, for the master's Python peers (pyserver.go).
 
-package main
+package master
 
 import (
 	"net"

@@ -14,7 +14,7 @@
 // write, the same admission. The master never runs code a peer sends:
 // pickle.go builds only plain values.
 
-package main
+package master
 
 import (
 	"errors"

@@ -11,7 +11,7 @@
 // moments. What the master turned away, and the results it
 // refused, it reports in full once a second and sums up for the rest.
 
-package main
+package master
 
 import (
 	"errors"
@@ -220,7 +220,15 @@ func (l *throttledLog) flush() {
 		l.timer.Stop()
 	}
 	if n := l.counts.count(); n > 0 {
-		fmt.Fprintf(l.w, "master: "+l.summary+" in the last 1s (%v)\n", n, plural(n), l.counts)
+		fmt.Fprintf(l.w, "master: "+l.summary+" in the last 1s (%v)\n", n, counted(n), l.counts)
 	}
 	l.open, l.counts = false, tally{}
+}
+
+// counted is "s" for any count but 1, for the log's lines.
+func counted(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

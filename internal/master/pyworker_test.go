@@ -3,7 +3,7 @@
 // made of pyconn.go and pickle.go, which records every request. This is the
 // protocol a Go master must serve for the tutorial's task_worker.py.
 
-package main
+package master
 
 import (
 	"crypto/rand"

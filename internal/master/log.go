@@ -1,7 +1,7 @@
 // The master's log, for section 分布式进程: stderr, which must never hold up
 // the queue.
 
-package main
+package master
 
 import (
 	"fmt"
@@ -11,11 +11,11 @@ import (
 	"time"
 )
 
-// A droppingWriter writes lines to w from a goroutine of its own, so that
+// A DroppingWriter writes lines to w from a goroutine of its own, so that
 // no writer waits on w: a master whose stderr is a pipe that nobody reads
 // goes on serving its workers. When more lines wait than it holds, the
 // newest are dropped, and then counted in a line of their own.
-type droppingWriter struct {
+type DroppingWriter struct {
 	w        io.Writer
 	lines    chan []byte
 	dropped  atomic.Int64
@@ -27,13 +27,13 @@ type droppingWriter struct {
 // waitingLines is how many lines may wait for w.
 const waitingLines = 1024
 
-func newDroppingWriter(w io.Writer) *droppingWriter {
-	d := &droppingWriter{w: w, lines: make(chan []byte, waitingLines), stop: make(chan struct{}), drained: make(chan struct{})}
+func NewDroppingWriter(w io.Writer) *DroppingWriter {
+	d := &DroppingWriter{w: w, lines: make(chan []byte, waitingLines), stop: make(chan struct{}), drained: make(chan struct{})}
 	go d.drain()
 	return d
 }
 
-func (d *droppingWriter) Write(p []byte) (int, error) {
+func (d *DroppingWriter) Write(p []byte) (int, error) {
 	select {
 	case <-d.stop:
 		d.dropped.Add(1)
@@ -44,7 +44,7 @@ func (d *droppingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (d *droppingWriter) drain() {
+func (d *DroppingWriter) drain() {
 	defer close(d.drained)
 	for {
 		select {
@@ -67,14 +67,14 @@ func (d *droppingWriter) drain() {
 	}
 }
 
-func (d *droppingWriter) sayDropped() {
+func (d *DroppingWriter) sayDropped() {
 	if n := d.dropped.Swap(0); n > 0 {
 		fmt.Fprintf(d.w, "master: %d lines of this log were dropped: nothing read them in time\n", n)
 	}
 }
 
 // Close writes out the lines still waiting, for up to wait.
-func (d *droppingWriter) Close(wait time.Duration) {
+func (d *DroppingWriter) Close(wait time.Duration) {
 	d.stopOnce.Do(func() { close(d.stop) })
 	select {
 	case <-d.drained:

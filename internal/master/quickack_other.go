@@ -3,7 +3,7 @@
 // TCP_QUICKACK is Linux's alone; elsewhere a Python peer may wait for a
 // delayed ACK once per connection.
 
-package main
+package master
 
 import "net"
 
