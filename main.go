@@ -16,13 +16,9 @@ import (
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
 	"multithreading/internal/worker"
-	"net"
-	"net/netip"
 	"os"
-	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,10 +28,6 @@ func main() {
 	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err))
 }
-
-// errUsage reports a command-line mistake that run has already explained on
-// stderr.
-var errUsage = errors.New("usage error")
 
 // exitCode maps run's error to the exit status: 2 for usage, 1 for failure,
 // and as shells report a signal, 128 + its number: 130 for Ctrl-C (SIGINT),
@@ -47,7 +39,7 @@ func exitCode(err error) int {
 		return 128 + int(sig.Signal)
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, cli.ErrUsage):
 		return 2
 	case errors.Is(err, cli.ErrInterrupted):
 		return 130
@@ -85,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch {
 	case len(args) == 0:
 		printUsage(stderr)
-		return errUsage
+		return cli.ErrUsage
 	case args[0] == "help":
 		return help(ctx, args[1:], stdout, stderr)
 	case isHelpFlag(args[0]):
@@ -105,14 +97,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return nil
-		case err != nil && !errors.Is(err, errUsage):
+		case err != nil && !errors.Is(err, cli.ErrUsage):
 			cli.SayWithin(stderr, 500*time.Millisecond, fmt.Sprintf("%s: %v\n", c.name, err))
 		}
 		return err
 	}
 	fmt.Fprintf(stderr, "unknown command %q\n", args[0])
 	printUsage(stderr)
-	return errUsage
+	return cli.ErrUsage
 }
 
 // help runs "go run . help [command]": the usage, or a command's, on stdout.
@@ -129,7 +121,7 @@ func help(ctx context.Context, topics []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "help: unknown command %q\n", topics[0])
 	}
 	printUsage(stderr)
-	return errUsage
+	return cli.ErrUsage
 }
 
 // isHelpFlag reports whether arg asks for help as the flag package spells it.
@@ -163,210 +155,15 @@ The listings of the tutorial 多线程, in Go: each command prints what its Pyth
 // printCommandUsage prints one command's usage and its flags.
 func printCommandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "usage: go run . %s [flags]\n\n%s\n(教程章节 / tutorial section: %s)\n\nflags:\n", c.name, c.summary, c.section)
-	printFlags(w, fs)
-}
-
-// printFlags is flag.PrintDefaults with the flags spelled as the README
-// spells them, --tick, and a boolean that is on by default shown turned off
-// the only way Go's flags allow: --lock=false.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		typeName, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s", f.Name)
-		if typeName != "" {
-			fmt.Fprintf(w, " %s", typeName)
-		}
-		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
-		// The default, not the value: after a mistake, the flags already
-		// parsed hold what was typed.
-		switch d := f.DefValue; {
-		case typeName == "" && d == "true": // a boolean on by default
-			fmt.Fprintf(w, " (default true; turn it off with --%s=false)", f.Name)
-		case typeName == "string" && d != "":
-			fmt.Fprintf(w, " (default %q)", d)
-		case typeName != "string" && d != "" && d != "0" && d != "0s" && d != "false":
-			fmt.Fprintf(w, " (default %s)", d)
-		}
-		fmt.Fprintln(w)
-	})
-}
-
-// flagValue is a flag's current value, whose type says what the flag
-// takes, or nil if its type does not say.
-func flagValue(f *flag.Flag) any {
-	if getter, ok := f.Value.(flag.Getter); ok {
-		return getter.Get()
-	}
-	return nil
-}
-
-// parse parses a command's flags. A command that takes no arguments rejects
-// leftovers. The flag package's own messages ("parse error") do not say what
-// a value should look like: parse keeps it quiet and says so itself.
-func parse(fs *flag.FlagSet, args []string) error {
-	output, usage := fs.Output(), fs.Usage
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	fs.SetOutput(output)
-	fs.Usage = usage
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return err
-	case err != nil:
-		return usagef(fs, "%s", explainFlagError(fs, err))
-	case fs.NArg() == 0:
-		return nil
-	}
-	// A Python user writes --lock false; Go's boolean flags take --lock=false.
-	if before := len(args) - fs.NArg() - 1; before >= 0 && isBoolFlag(fs, args[before]) {
-		if _, err := strconv.ParseBool(fs.Arg(0)); err == nil {
-			name := strings.TrimLeft(args[before], "-")
-			return usagef(fs, "write --%s=%s, not --%s %s: a boolean flag takes its value after =", name, fs.Arg(0), name, fs.Arg(0))
-		}
-	}
-	return usagef(fs, "unexpected argument %q", fs.Arg(0))
-}
-
-// isBoolFlag reports whether arg is a boolean flag of fs without a value.
-func isBoolFlag(fs *flag.FlagSet, arg string) bool {
-	name, ok := strings.CutPrefix(arg, "-")
-	name = strings.TrimPrefix(name, "-")
-	if !ok || strings.Contains(name, "=") {
-		return false
-	}
-	f := fs.Lookup(name)
-	if f == nil {
-		return false
-	}
-	boolFlag, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && boolFlag.IsBoolFlag()
-}
-
-// badFlagValue matches the flag package's message for a value that does not
-// parse, as it wrote it since Go 1.0.
-var badFlagValue = regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-(\S+): (.*)$`)
-
-// explainFlagError rewrites the flag package's error: the flag as the README
-// spells it (--tick) and, for a value of the wrong form, what it should be.
-func explainFlagError(fs *flag.FlagSet, err error) string {
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		var known []string
-		fs.VisitAll(func(f *flag.Flag) { known = append(known, "--"+f.Name) })
-		return fmt.Sprintf("unknown flag --%s; known: %s", name, strings.Join(known, ", "))
-	}
-	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
-		if f := fs.Lookup(name); f != nil && f.DefValue != "" {
-			return fmt.Sprintf("--%s needs a value, as in --%s %s", name, name, f.DefValue)
-		}
-		return fmt.Sprintf("--%s needs a value", name)
-	}
-	m := badFlagValue.FindStringSubmatch(msg)
-	if m == nil {
-		return msg
-	}
-	value, name, reason := m[1], m[2], m[3]
-	if f := fs.Lookup(name); f != nil && reason == "parse error" {
-		switch flagValue(f).(type) {
-		case time.Duration:
-			reason = "a duration needs a unit, as in 1s or 100ms"
-		case bool:
-			reason = fmt.Sprintf("want true or false, written --%s=false", name)
-		case int, int64:
-			reason = "want a whole number, as in " + f.DefValue
-		case uint, uint64:
-			reason = "want a whole number, 0 or more"
-		case float64:
-			reason = "want a number, as in " + f.DefValue
-		}
-	}
-	return fmt.Sprintf("invalid value %s for --%s: %s", value, name, reason)
-}
-
-// usagef reports a bad flag value in one line, then the command's usage.
-func usagef(fs *flag.FlagSet, format string, args ...any) error {
-	fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
-	fs.Usage()
-	return errUsage
-}
-
-// validate reports the first failed check as a usage error.
-func validate(fs *flag.FlagSet, checks ...error) error {
-	for _, err := range checks {
-		if err != nil {
-			return usagef(fs, "%v", err)
-		}
-	}
-	return nil
-}
-
-// positive checks that a count or duration flag is above zero.
-func positive[T int | time.Duration](name string, value T) error {
-	if value <= 0 {
-		return fmt.Errorf("--%s must be positive, not %v", name, value)
-	}
-	return nil
-}
-
-// notNegative checks that a count or duration flag is zero or more.
-func notNegative[T int | time.Duration](name string, value T) error {
-	if value < 0 {
-		return fmt.Errorf("--%s must not be negative, not %v", name, value)
-	}
-	return nil
-}
-
-// atLeast checks that a count or duration flag is no less than limit.
-func atLeast[T int | time.Duration](name string, value, limit T) error {
-	if value < limit {
-		return fmt.Errorf("--%s must be at least %v, not %v", name, limit, value)
-	}
-	return nil
-}
-
-// atMost checks that a count or duration flag is no more than limit.
-func atMost[T int | time.Duration](name string, value, limit T) error {
-	if value > limit {
-		return fmt.Errorf("--%s must be at most %v, not %v", name, limit, value)
-	}
-	return nil
-}
-
-// port checks that an address flag's port is a number from lowest to 65535.
-// (0 asks the system for any free port: the master may, the worker not.)
-func port(name, addr string, lowest int) error {
-	_, portText, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil // hostPort says so
-	}
-	if p, err := strconv.Atoi(portText); err != nil || p < lowest || p > 65535 {
-		return fmt.Errorf("--%s %q: the port must be a number from %d to 65535", name, addr, lowest)
-	}
-	return nil
-}
-
-// hostPort checks that an address flag is host:port. An IPv6 address's own
-// colons hide the port's: it goes in brackets, [::1]:5000.
-func hostPort(name, addr string) error {
-	if _, _, err := net.SplitHostPort(addr); err == nil {
-		return nil
-	}
-	if i := strings.LastIndex(addr, ":"); strings.Count(addr, ":") > 1 && !strings.Contains(addr, "[") {
-		host, port := addr[:i], addr[i+1:]
-		if _, err := netip.ParseAddr(host); err == nil && port != "" {
-			return fmt.Errorf("--%s %q: an IPv6 address goes in brackets: [%s]:%s", name, addr, host, port)
-		}
-	}
-	return fmt.Errorf("--%s %q: want host:port, as in 127.0.0.1:5000 or [::1]:5000", name, addr)
+	cli.PrintFlags(w, fs)
 }
 
 func runLoop(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	tick := fs.Duration("tick", time.Second, "the pause after each count (the listing's time.sleep(1))")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := validate(fs, notNegative("tick", *tick)); err != nil {
+	if err := cli.Validate(fs, cli.NotNegative("tick", *tick)); err != nil {
 		return err
 	}
 	loopMain(ctx, stdout, *tick)
@@ -377,10 +174,10 @@ func runDownload(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 	task := fs.Bool("task", false, "run the DownloadTask listing (a Thread subclass) instead of Thread(target=download)")
 	second := fs.Duration("second", time.Second, "how long one of the tutorial's seconds lasts; all printed times are in these seconds")
 	seed := fs.Uint64("seed", 0, "seed for randint, to repeat a run (0: a random seed)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := validate(fs, positive("second", *second)); err != nil {
+	if err := cli.Validate(fs, cli.Positive("second", *second)); err != nil {
 		return err
 	}
 	if *seed == 0 {
@@ -400,14 +197,14 @@ func runBank(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	depositors := fs.Int("depositors", 100, "how many goroutines each deposit ¥1")
 	delay := fs.Duration("delay", 10*time.Millisecond, "time to process one deposit (the listing's sleep(0.01))")
 	timed := fs.Bool("time", false, "then say how long the deposits took, to show what the lock costs")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var chanWithoutLock error
 	if *useChan && !*lock {
 		chanWithoutLock = errors.New("--chan needs no lock: leave out --lock=false")
 	}
-	if err := validate(fs, positive("depositors", *depositors), notNegative("delay", *delay), chanWithoutLock); err != nil {
+	if err := cli.Validate(fs, cli.Positive("depositors", *depositors), cli.NotNegative("delay", *delay), chanWithoutLock); err != nil {
 		return err
 	}
 	var account bankAccount
@@ -429,14 +226,14 @@ func runDeadlock(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 	ordered := fs.Bool("ordered", false, "lock the accounts in one order, by id: the fix")
 	pause := fs.Duration("pause", 10*time.Millisecond, "with --ordered: the pause between a transfer's two locks")
 	watchdog := fs.Duration("watchdog", 2*time.Second, "how long the transfers may take before the program reports a deadlock (0: leave it to Go's runtime)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var runtimeCannotTell error
 	if *watchdog == 0 {
 		runtimeCannotTell = whyRuntimeCannotTell()
 	}
-	if err := validate(fs, notNegative("pause", *pause), notNegative("watchdog", *watchdog), runtimeCannotTell); err != nil {
+	if err := cli.Validate(fs, cli.NotNegative("pause", *pause), cli.NotNegative("watchdog", *watchdog), runtimeCannotTell); err != nil {
 		return err
 	}
 	cfg := deadlockConfig{ordered: *ordered, pause: *pause, watchdog: *watchdog}
@@ -447,10 +244,10 @@ func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	goroutines := fs.Int("goroutines", runtime.NumCPU(), "how many goroutines busy-loop")
 	duration := fs.Duration("for", 5*time.Second, "how long they loop")
 	gomaxprocs := fs.Int("gomaxprocs", 0, "how many cores Go may run goroutines on at once (0: all); 1 gives the GIL's picture")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := validate(fs, positive("goroutines", *goroutines), positive("for", *duration), notNegative("gomaxprocs", *gomaxprocs)); err != nil {
+	if err := cli.Validate(fs, cli.Positive("goroutines", *goroutines), cli.Positive("for", *duration), cli.NotNegative("gomaxprocs", *gomaxprocs)); err != nil {
 		return err
 	}
 	if *gomaxprocs > 0 {
@@ -465,7 +262,7 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	wait := fs.Duration("wait", 100*time.Millisecond, "io: how long each task waits")
 	osThreads := fs.Bool("os-threads", false, "io: run each task on an OS thread of its own, the tutorial's kind of thread")
 	limit := fs.Int("limit", 3_000_000, "cpu: count the primes below this")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var badKind, threadsForCPU, tooManyThreads error
@@ -478,7 +275,7 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	if *osThreads && *n > maxOSThreadTasks {
 		tooManyThreads = fmt.Errorf("--n must be at most %d with --os-threads, not %d: Go stops a program that uses more than 10000 OS threads", maxOSThreadTasks, *n)
 	}
-	if err := validate(fs, badKind, positive("n", *n), notNegative("wait", *wait), positive("limit", *limit),
+	if err := cli.Validate(fs, badKind, cli.Positive("n", *n), cli.NotNegative("wait", *wait), cli.Positive("limit", *limit),
 		threadsForCPU, tooManyThreads); err != nil {
 		return err
 	}
@@ -492,14 +289,14 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 func runLocal(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	dict := fs.Bool("dict", false, "run the global_dict listing: a map keyed by thread name, behind a lock")
 	pass := fs.Bool("pass", false, "run the first fragment: the student passed down by hand, from function to function")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var both error
 	if *dict && *pass {
 		both = errors.New("--dict and --pass are two different fragments: choose one")
 	}
-	if err := validate(fs, both); err != nil {
+	if err := cli.Validate(fs, both); err != nil {
 		return err
 	}
 	switch {
@@ -541,15 +338,15 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	seed := fs.Uint64("seed", 0, "seed for the tasks' random numbers, to repeat a run (0: a random seed)")
 	lease := fs.Duration("lease", 3*time.Second, "how long a task stays with a worker that stops renewing it (a live worker renews it every third of this)")
 	quiet := fs.Bool("quiet", false, "print no line per task, only the number of tasks per second at the end")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var leaseOutlastsWait error
 	if *lease >= *timeout {
 		leaseOutlastsWait = fmt.Errorf("--lease %v must be shorter than --timeout %v: a stopped worker's task must come back while the master still waits for it", *lease, *timeout)
 	}
-	if err := validate(fs, hostPort("addr", *addr), port("addr", *addr, 0), positive("tasks", *tasks), atMost("tasks", *tasks, queue.MaxTasks),
-		positive("timeout", *timeout), atLeast("lease", *lease, master.MinLease), atMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
+	if err := cli.Validate(fs, cli.HostPort("addr", *addr), cli.Port("addr", *addr, 0), cli.Positive("tasks", *tasks), cli.AtMost("tasks", *tasks, queue.MaxTasks),
+		cli.Positive("timeout", *timeout), cli.AtLeast("lease", *lease, master.MinLease), cli.AtMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
 		return err
 	}
 	if *seed == 0 {
@@ -583,18 +380,18 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", worker.AutoBatch))
 	quiet := fs.Bool("quiet", false, "print no line per task")
 	retry := fs.Duration("retry", 0, "how long to keep trying to reach a master that is not there yet (0: one try, as the tutorial's worker)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var busyPoll error
 	if *tries == 0 && *getTimeout < worker.MinPoll {
 		busyPoll = fmt.Errorf("--tries 0 needs a --get-timeout of at least %v, or the worker asks the master without pause", worker.MinPoll)
 	}
-	if err := validate(fs, hostPort("server", *server), port("server", *server, 1), notNegative("tries", *tries),
-		notNegative("get-timeout", *getTimeout), atMost("get-timeout", *getTimeout, rpcwire.MaxWait), busyPoll,
-		notNegative("work", *work), positive("jobs", *jobs), atMost("jobs", *jobs, worker.MaxJobs),
-		notNegative("batch", *batch), atMost("batch", *batch, rpcwire.MaxBatch),
-		notNegative("retry", *retry), atMost("retry", *retry, time.Hour)); err != nil {
+	if err := cli.Validate(fs, cli.HostPort("server", *server), cli.Port("server", *server, 1), cli.NotNegative("tries", *tries),
+		cli.NotNegative("get-timeout", *getTimeout), cli.AtMost("get-timeout", *getTimeout, rpcwire.MaxWait), busyPoll,
+		cli.NotNegative("work", *work), cli.Positive("jobs", *jobs), cli.AtMost("jobs", *jobs, worker.MaxJobs),
+		cli.NotNegative("batch", *batch), cli.AtMost("batch", *batch, rpcwire.MaxBatch),
+		cli.NotNegative("retry", *retry), cli.AtMost("retry", *retry, time.Hour)); err != nil {
 		return err
 	}
 	if *batch == 0 {
