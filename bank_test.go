@@ -149,3 +149,26 @@ func TestBankTimeShowsTheLocksCost(t *testing.T) {
 		t.Errorf("locked %v, unlocked %v: want the lock to make it at least twice as slow", locked, unlocked)
 	}
 }
+
+// BenchmarkBank is one deposit per op, from as many goroutines as cores,
+// with no processing delay: the cost of the lock against the teller.
+func BenchmarkBank(b *testing.B) {
+	b.Run("mutex", func(b *testing.B) {
+		account := &Account{}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				account.Deposit(1)
+			}
+		})
+	})
+	b.Run("chan", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		account := NewTellerAccount(ctx, 0)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				account.Deposit(1)
+			}
+		})
+	})
+}

@@ -381,3 +381,53 @@ func TestUsageAfterAMistakeShowsDefaults(t *testing.T) {
 		}
 	}
 }
+
+// The root is the tutorial: its listings, one file per section, and their
+// tests. The machinery lives in internal/, where each package imports only
+// the ones below it here, so that none reaches back up.
+func TestLayout(t *testing.T) {
+	t.Parallel()
+	sections := []string{"main", "threads", "bank", "deadlock", "local", "distributed"}
+	var listings []string
+	files, _ := filepath.Glob("*.go")
+	for _, file := range files {
+		name, isTest := strings.CutSuffix(file, "_test.go")
+		if !isTest {
+			listings = append(listings, strings.TrimSuffix(file, ".go"))
+			continue
+		}
+		section, _, _ := strings.Cut(name, "_")
+		if !slices.Contains(sections, section) && file != "readme_test.go" {
+			t.Errorf("%s tests no section of the tutorial: name it after one (%s)", file, strings.Join(sections, ", "))
+		}
+	}
+	if diff := cmp.Diff(sections, listings, proctest.SameLines); diff != "" {
+		t.Errorf("the root's Go files (-want +got):\n%s", diff)
+	}
+
+	allowed := map[string][]string{ // each package's internal imports
+		"threading": nil, "rusage": nil, "pickle": nil, "queue": nil, "proctest": nil,
+		"cli":        {"threading"},
+		"pythontest": {"proctest"},
+		"rpcwire":    {"queue"},
+		"mpconn":     {"cli", "pickle"},
+		"worker":     {"cli", "mpconn", "pickle", "queue", "rpcwire"},
+		"master":     {"cli", "mpconn", "pickle", "queue", "rpcwire", "rusage"},
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.Name}} {{join .Imports " "}}`, "./internal/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range proctest.Lines(string(out)) {
+		fields := strings.Fields(line)
+		want, known := allowed[fields[0]]
+		if !known {
+			t.Errorf("internal/%s is not in this test's map of packages", fields[0])
+		}
+		for _, imported := range fields[1:] {
+			if name, ok := strings.CutPrefix(imported, "multithreading/internal/"); ok && !slices.Contains(want, name) {
+				t.Errorf("internal/%s imports internal/%s, which is not below it", fields[0], name)
+			}
+		}
+	}
+}

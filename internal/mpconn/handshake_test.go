@@ -224,3 +224,35 @@ func FuzzClientHandshake(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkHandshake is one loopback connection and its authkey handshake per op.
+func BenchmarkHandshake(b *testing.B) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer listener.Close()
+	key := []byte("hello world")
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				ServerHandshake(conn, key, rand.Reader)
+			}()
+		}
+	}()
+	for b.Loop() {
+		conn, err := net.Dial("tcp", listener.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ClientHandshake(conn, key, rand.Reader); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+	}
+}
