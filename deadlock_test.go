@@ -7,6 +7,7 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"multithreading/internal/proctest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -72,6 +73,26 @@ Thread-1:
 		last := "deadlock: the two transfers are deadlocked: each holds one account's lock and waits for the other's"
 		if errLines := proctest.Lines(stderr); errLines[len(errLines)-1] != last {
 			t.Errorf("last line of stderr %q, want %q", errLines[len(errLines)-1], last)
+		}
+		checkReadmesShowTheWait(t, stderr)
+	}
+}
+
+// checkReadmesShowTheWait checks that both READMEs show the line of
+// deadlock.go where the watchdog finds each thread waiting.
+func checkReadmesShowTheWait(t *testing.T, stderr string) {
+	t.Helper()
+	m := regexp.MustCompile(`	main\.transfer \(\S*deadlock\.go:(\d+)\)`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no deadlock.go line in:\n%s", stderr)
+	}
+	for _, readme := range []string{readmeEnglish, readmeChinese} {
+		text, err := os.ReadFile(readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "\tmain.transfer (multithreading/deadlock.go:" + m[1] + ")"; !strings.Contains(string(text), want) {
+			t.Errorf("%s does not show %q, where the watchdog finds the threads", readme, want)
 		}
 	}
 }
