@@ -19,11 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"multithreading/internal/threading"
 	"runtime/debug"
 	"runtime/trace"
 	"sync"
 	"time"
+
+	"multithreading/internal/threading"
 )
 
 // numberedAccount is an account with an id, the order --ordered locks in.

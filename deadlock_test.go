@@ -6,7 +6,6 @@ import (
 	"context"
 	"debug/buildinfo"
 	"fmt"
-	"multithreading/internal/proctest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

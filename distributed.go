@@ -1,11 +1,13 @@
 // Section 分布式进程 of the tutorial: task_master.py and task_worker.py.
 //
 // The master keeps the queues and serves them on the network; workers, on
-// this machine or others, take tasks and put results. manager.go and
-// remote.go do what Python's multiprocessing.managers does, over net/rpc;
-// handshake.go checks the authkey in both directions; queue.go leases each
-// task to the worker holding it, so a task whose worker dies or stops goes to
-// another worker instead of being lost, as it is in the Python original.
+// this machine or others, take tasks and put results. What Python's
+// multiprocessing.managers does out of sight, internal/master and
+// internal/worker do, over net/rpc (or Python's own protocol, with the
+// tutorial's scripts), after an authkey handshake in both directions
+// (internal/mpconn). internal/queue leases each task to the worker holding
+// it, so a task whose worker dies or stops goes to another worker instead of
+// being lost, as it is in the Python original.
 
 package main
 
@@ -14,12 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"time"
+
 	"multithreading/internal/cli"
 	"multithreading/internal/master"
 	"multithreading/internal/queue"
 	"multithreading/internal/worker"
-	"net"
-	"time"
 )
 
 // resultBuffer is how many results may wait for the master to print them.

@@ -5,14 +5,15 @@ package main
 
 import (
 	"fmt"
-	"multithreading/internal/mpconn"
-	"multithreading/internal/proctest"
-	"multithreading/internal/pythontest"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"multithreading/internal/mpconn"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 
 	"github.com/google/go-cmp/cmp"
 )

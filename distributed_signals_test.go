@@ -7,7 +7,6 @@ package main
 
 import (
 	"fmt"
-	"multithreading/internal/proctest"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

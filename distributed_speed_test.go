@@ -9,11 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"multithreading/internal/master"
-	"multithreading/internal/proctest"
-	"multithreading/internal/pythontest"
-	"multithreading/internal/queue"
-	"multithreading/internal/worker"
 	"net"
 	"net/rpc"
 	"os/exec"
@@ -24,6 +19,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"multithreading/internal/master"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
+	"multithreading/internal/queue"
+	"multithreading/internal/worker"
 
 	"github.com/google/go-cmp/cmp"
 )

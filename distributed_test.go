@@ -5,7 +5,6 @@ package main
 
 import (
 	"fmt"
-	"multithreading/internal/proctest"
 	"net"
 	"regexp"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

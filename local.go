@@ -16,8 +16,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"multithreading/internal/threading"
 	"sync"
+
+	"multithreading/internal/threading"
 )
 
 // studentKey is the twin of local_school.student: each goroutine's context

@@ -3,8 +3,9 @@
 package main
 
 import (
-	"multithreading/internal/proctest"
 	"testing"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -11,17 +11,18 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"multithreading/internal/cli"
-	"multithreading/internal/master"
-	"multithreading/internal/queue"
-	"multithreading/internal/rpcwire"
-	"multithreading/internal/worker"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"multithreading/internal/cli"
+	"multithreading/internal/master"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
+	"multithreading/internal/worker"
 )
 
 func main() {
@@ -354,7 +355,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	ctx, stop := cli.Interruptible(ctx, stderr)
 	defer stop()
-	// The master's log must never hold up its queue (logwriter.go).
+	// The master's log must never hold up its queue (master.DroppingWriter).
 	masterLog := master.NewDroppingWriter(stderr)
 	defer masterLog.Close(500 * time.Millisecond)
 	stderr = masterLog

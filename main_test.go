@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"multithreading/internal/proctest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -15,13 +15,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"multithreading/internal/rusage"
-	"multithreading/internal/threading"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"multithreading/internal/rusage"
+	"multithreading/internal/threading"
 )
 
 // loop is the code the new thread runs (Python: def loop()).

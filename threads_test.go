@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"multithreading/internal/proctest"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -11,9 +11,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"multithreading/internal/threading"
 	"os"
 	"runtime/trace"
+
+	"multithreading/internal/threading"
 )
 
 // WithTrace defines --trace on a command's flags and runs the command. The

@@ -1,14 +1,15 @@
-// Tests of logwriter.go: the master's log never holds it up.
+// Tests of log.go: the master's log never holds it up.
 
 package master
 
 import (
 	"fmt"
-	"multithreading/internal/proctest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"multithreading/internal/proctest"
 )
 
 // gatedWriter blocks every write until its gate opens, as a pipe that

@@ -20,14 +20,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"multithreading/internal/mpconn"
-	"multithreading/internal/queue"
-	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
 	"sync"
 	"syscall"
 	"time"
+
+	"multithreading/internal/mpconn"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 )
 
 // Config is what the master needs to serve its queue. A zero field

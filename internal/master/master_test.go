@@ -1,11 +1,12 @@
-// Tests of manager.go and admission.go: a real master, and peers that know
+// Tests of master.go and admission.go: a real master, and peers that know
 // the key but misbehave, written with the project's own client code.
 
 package master
 
 import (
-	"multithreading/internal/proctest"
 	"testing"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -1,6 +1,6 @@
 // Section 分布式进程 from the master's side when the worker is the tutorial's
 // own task_worker.py: what Python's BaseManager server does for it, over
-// pyconn.go's connections and pickle.go's pickles.
+// package mpconn's connections and package pickle's pickles.
 //
 // A Python worker opens a connection for each request to the manager itself
 // ('dummy', 'create', 'incref', 'decref'), and one more, with
@@ -12,7 +12,7 @@
 // the tutorial's one-second tasks are never done twice. Every limit of the
 // Go path holds: a size for each message, a deadline for each read and
 // write, the same admission. The master never runs code a peer sends:
-// pickle.go builds only plain values.
+// package pickle builds only plain values.
 
 package master
 
@@ -20,14 +20,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"multithreading/internal/mpconn"
-	"multithreading/internal/pickle"
-	"multithreading/internal/queue"
-	"multithreading/internal/rpcwire"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"multithreading/internal/mpconn"
+	"multithreading/internal/pickle"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 )
 
 // pythonSlack is how long after its lease a Python worker's request may

@@ -1,6 +1,6 @@
-// Tests of pyserver.go: the Go master, as the real binary, serving workers
-// written in Python with BaseManager (testdata/python/worker.py), under each
-// Python, beside Go workers, and against a Python peer that misbehaves.
+// Tests of python.go: the requests of Python's BaseManager clients, answered
+// one by one. The real binary with the tutorial's own worker is tested at
+// the root, in distributed_python_test.go.
 
 package master
 
@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"testing"
+	"time"
+
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
-	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -1,6 +1,6 @@
 // What a worker of section 分布式进程 written in Python asks of its master:
 // testdata/python/worker.py, under each Python, against a stand-in master
-// made of pyconn.go and pickle.go, which records every request. This is the
+// made of packages mpconn and pickle, which records every request. This is the
 // protocol a Go master must serve for the tutorial's task_worker.py.
 
 package master
@@ -8,15 +8,16 @@ package master
 import (
 	"crypto/rand"
 	"fmt"
-	"multithreading/internal/mpconn"
-	"multithreading/internal/pickle"
-	"multithreading/internal/proctest"
-	"multithreading/internal/pythontest"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"multithreading/internal/mpconn"
+	"multithreading/internal/pickle"
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -1,4 +1,4 @@
-// TCP_QUICKACK, for the master's Python peers (pyserver.go).
+// TCP_QUICKACK, for the master's Python peers (python.go).
 
 package master
 

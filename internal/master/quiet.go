@@ -9,10 +9,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
+
 	"multithreading/internal/cli"
 	"multithreading/internal/queue"
 	"multithreading/internal/rusage"
-	"time"
 )
 
 // Quiet is the tutorial's master without a line per task, for the

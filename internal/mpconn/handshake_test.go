@@ -9,11 +9,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"multithreading/internal/proctest"
 	"net"
 	"slices"
 	"testing"
 	"time"
+
+	"multithreading/internal/proctest"
 )
 
 // handshake runs both sides over an in-memory connection.

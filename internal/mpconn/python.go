@@ -39,10 +39,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"multithreading/internal/cli"
-	"multithreading/internal/pickle"
 	"net"
 	"time"
+
+	"multithreading/internal/cli"
+	"multithreading/internal/pickle"
 )
 
 const (

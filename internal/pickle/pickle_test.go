@@ -7,13 +7,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"multithreading/internal/proctest"
-	"multithreading/internal/pythontest"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"

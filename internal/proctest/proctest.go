@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
+// Lines splits a program's output into its lines.
 func Lines(s string) []string {
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
@@ -23,7 +24,7 @@ func Lines(s string) []string {
 // whose order of printing is up to the scheduler.
 var SameLines = cmpopts.SortSlices(func(a, b string) bool { return a < b })
 
-// proc is a running copy of the program whose output a test reads as it comes.
+// Proc is a running program whose output a test reads as it comes.
 type Proc struct {
 	T              testing.TB
 	Name           string
@@ -33,8 +34,9 @@ type Proc struct {
 	Exit           int
 }
 
-// Start runs cmd as start runs the program; its stdout and stderr
-// go to the proc's logs, unless cmd has its own.
+// Start runs cmd, named name in the test's messages; its stdout and stderr
+// go to the Proc's logs, unless cmd has its own. The test kills it if it is
+// still running at the end.
 func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
 	p := &Proc{T: t, Name: name, Cmd: cmd, Stdout: NewLineLog(), Stderr: NewLineLog(), Exited: make(chan struct{})}
@@ -74,13 +76,14 @@ func (p *Proc) Wait() int {
 	}
 }
 
-// lineLog collects a process's output and lets a test wait for a line.
+// LineLog collects a process's output and lets a test wait for a line.
 type LineLog struct {
 	mu      sync.Mutex
 	text    bytes.Buffer
 	changed chan struct{} // closed and replaced at each write
 }
 
+// NewLineLog returns an empty log.
 func NewLineLog() *LineLog { return &LineLog{changed: make(chan struct{})} }
 
 func (l *LineLog) Write(b []byte) (int, error) {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"multithreading/internal/proctest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"multithreading/internal/proctest"
 )
 
 // python is one interpreter, known by its version ("3.12.1").

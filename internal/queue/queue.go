@@ -1,5 +1,5 @@
-// Package queue is Python's Queue as the master of section 分布式进程
-// keeps it, with what a network needs and Queue lacks: no task is lost
+// Package queue is Python's queue.Queue as the master of section 分布式进程
+// keeps it, with what a network needs and queue.Queue lacks: no task is lost
 // when a worker dies or stops, and no result counts unless it comes from the
 // worker that was given the task.
 //

@@ -4,11 +4,12 @@ package queue
 
 import (
 	"math"
-	"multithreading/internal/proctest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
 )

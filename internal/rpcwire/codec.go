@@ -29,11 +29,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"sync"
 	"time"
+
+	"multithreading/internal/queue"
 )
 
 // The limits of the protocol itself, the same for every connection.

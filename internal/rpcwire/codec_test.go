@@ -6,11 +6,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"multithreading/internal/queue"
 	"net"
 	"net/rpc"
 	"testing"
 	"time"
+
+	"multithreading/internal/queue"
 )
 
 // scriptedConn is a connection whose peer sends fixed bytes and hears

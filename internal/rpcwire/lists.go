@@ -13,8 +13,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"multithreading/internal/queue"
 	"time"
+
+	"multithreading/internal/queue"
 )
 
 // MaxWait is the longest a worker may ask the master to wait for a task.

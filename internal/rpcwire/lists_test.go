@@ -9,10 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"multithreading/internal/queue"
 	"net/rpc"
 	"reflect"
 	"testing"
+
+	"multithreading/internal/queue"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -16,7 +16,7 @@ type nameKey struct{}
 // Label is the profile label that holds a thread's name.
 const Label = "thread"
 
-// Named returns ctx carrying name, as Thread(name=...) gives a
+// Named returns ctx carrying name, as threading.Thread(name=...) gives a
 // thread its name. Call it in the goroutine that it names, as that
 // goroutine starts: it also labels the goroutine with the name, so that a
 // goroutine dump shows it (WriteStacks), and, when the program is traced,

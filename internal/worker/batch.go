@@ -10,13 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"multithreading/internal/cli"
-	"multithreading/internal/queue"
-	"multithreading/internal/rpcwire"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"multithreading/internal/cli"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 )
 
 // AutoBatch is how many tasks a worker with --work 0 asks for at once: enough

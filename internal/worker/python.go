@@ -1,7 +1,7 @@
 // Section 分布式进程 from the worker's side when the master is the tutorial's
 // own task_master.py: what task_worker.py's QueueManager does in Python's
-// multiprocessing.managers, over pyconn.go's connections and pickle.go's
-// pickles.
+// multiprocessing.managers, over package mpconn's connections and package
+// pickle's pickles.
 //
 // m.connect() sends 'dummy' over a first connection; each
 // m.get_task_queue() sends 'create' over another, and the master answers
@@ -25,16 +25,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"multithreading/internal/cli"
-	"multithreading/internal/mpconn"
-	"multithreading/internal/pickle"
-	"multithreading/internal/queue"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"multithreading/internal/cli"
+	"multithreading/internal/mpconn"
+	"multithreading/internal/pickle"
+	"multithreading/internal/queue"
 )
 
 // pyQueueManager is a worker's connection to a Python master's queues.

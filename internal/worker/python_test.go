@@ -1,4 +1,4 @@
-// Tests of pymanager.go: a Go worker against a master of section 分布式进程
+// Tests of python.go: a Go worker against a master of section 分布式进程
 // written in Python (testdata/python/master.py), under each Python, and
 // against a fake one that misbehaves.
 
@@ -7,15 +7,16 @@ package worker
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
 	"multithreading/internal/cli"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/pythontest"
-	"net"
-	"strings"
-	"testing"
-	"time"
 )
 
 // No master: one line that says so.

@@ -16,10 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"multithreading/internal/cli"
-	"multithreading/internal/mpconn"
-	"multithreading/internal/queue"
-	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
 	"os"
@@ -27,6 +23,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"multithreading/internal/cli"
+	"multithreading/internal/mpconn"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 )
 
 // Config is what a worker's connection to its master needs. A zero field
@@ -132,7 +133,7 @@ func retriable(err error) bool {
 
 // connectOnce connects and runs the handshake, all within cfg.HandshakeTimeout
 // and cut short by ctx. The master's challenge tells whether it speaks Go,
-// or Python's multiprocessing (pymanager.go).
+// or Python's multiprocessing (python.go).
 func connectOnce(ctx context.Context, addr string, cfg Config) (QueueManager, error) {
 	conn, err := dialTCP(ctx, addr, cfg.HandshakeTimeout)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Tests of remote.go, the worker's connection to its master, against fake
+// Tests of worker.go, the worker's connection to its master, against fake
 // masters in this process.
 
 package worker
@@ -6,13 +6,14 @@ package worker
 import (
 	"crypto/rand"
 	"fmt"
-	"multithreading/internal/mpconn"
-	"multithreading/internal/queue"
-	"multithreading/internal/rpcwire"
 	"net"
 	"net/rpc"
 	"testing"
 	"time"
+
+	"multithreading/internal/mpconn"
+	"multithreading/internal/queue"
+	"multithreading/internal/rpcwire"
 )
 
 // greedyQueue is a master's task queue that hands out more than it is asked.
