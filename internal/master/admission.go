@@ -141,9 +141,20 @@ func (m *QueueManager) admitted(peer *pendingPeer, protocol mpconn.Protocol, err
 		return fmt.Sprintf("wrong key, %v", protocol)
 	case errors.As(err, &timeout) && timeout.Timeout():
 		return "silent"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+	case isHangUp(err):
 		return "hung up"
 	default:
 		return "not a worker"
 	}
+}
+
+// isHangUp reports whether err says that a peer hung up: its connection
+// ended, or was reset.
+func isHangUp(err error) bool {
+	for _, hungUp := range []error{io.EOF, io.ErrUnexpectedEOF, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, hungUp) {
+			return true
+		}
+	}
+	return false
 }

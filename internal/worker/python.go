@@ -24,7 +24,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"slices"
@@ -197,7 +196,7 @@ func pyCallError(err error, method string, timeout time.Duration) error {
 		return err // which signal it was
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: no answer to %s within %v", ErrNoAnswer, method, timeout)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	case isHangUp(err):
 		return ErrMasterGone
 	case errors.Is(err, pickle.ErrInvalid), errors.Is(err, mpconn.ErrTooLong):
 		return fmt.Errorf("the master's answer to %s: %w", method, err)

@@ -127,8 +127,18 @@ func Connect(ctx context.Context, addr string, cfg Config) (QueueManager, error)
 // retriable says whether a failed connection may succeed later: nobody
 // listens yet, or a master crowded with peers closed the handshake.
 func retriable(err error) bool {
-	return errors.Is(err, ErrNoMaster) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return errors.Is(err, ErrNoMaster) || isHangUp(err)
+}
+
+// isHangUp reports whether err says that the master hung up: the
+// connection ended, was reset, or was closed under a call.
+func isHangUp(err error) bool {
+	for _, hungUp := range []error{io.EOF, io.ErrUnexpectedEOF, net.ErrClosed, rpc.ErrShutdown, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, hungUp) {
+			return true
+		}
+	}
+	return false
 }
 
 // connectOnce connects and runs the handshake, all within cfg.HandshakeTimeout
@@ -223,8 +233,7 @@ func (m *goQueueManager) call(ctx context.Context, method string, args, reply an
 		return fmt.Errorf("%w: no answer to %s within %v", ErrNoAnswer, method, timeout)
 	case errors.As(err, &serverErr):
 		return err
-	case errors.Is(err, rpc.ErrShutdown), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+	case isHangUp(err):
 		return ErrMasterGone
 	default:
 		return fmt.Errorf("%s: %w", method, err)
@@ -235,18 +244,30 @@ func (m *goQueueManager) call(ctx context.Context, method string, args, reply an
 // worker is working on, until Close. A failed renewal needs no handling:
 // the calls the worker makes meet the same failure.
 func (m *goQueueManager) renewLeases() {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	// No renewal is due until the first lease comes: until then the timer
+	// is nil, and so is its channel, which never fires.
+	var timer *time.Timer
+	var due <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-m.closed:
 			return
 		case <-m.leased: // the first lease, or a new length: time from now
 			m.mu.Lock()
-			timer.Reset(m.renewEvery)
+			if timer == nil {
+				timer = time.NewTimer(m.renewEvery)
+				due = timer.C
+			} else {
+				timer.Reset(m.renewEvery)
+			}
 			m.mu.Unlock()
 			continue
-		case <-timer.C:
+		case <-due:
 		}
 		m.mu.Lock()
 		timer.Reset(m.renewEvery)
@@ -262,10 +283,10 @@ func (m *goQueueManager) renewLeases() {
 	}
 }
 
-// getTaskQueue returns the worker's end of the task queue.
+// GetTaskQueue returns the worker's end of the task queue.
 func (m *goQueueManager) GetTaskQueue() TaskQueue { return goTaskQueue{m} }
 
-// getResultQueue returns the worker's end of the result queue.
+// GetResultQueue returns the worker's end of the result queue.
 func (m *goQueueManager) GetResultQueue() ResultQueue { return goResultQueue{m} }
 
 type goTaskQueue struct{ m *goQueueManager }
