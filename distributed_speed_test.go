@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/rpc"
 	"os/exec"
@@ -158,7 +159,7 @@ func BenchmarkQueue(b *testing.B) {
 	batch := func(jobs, batch int) func(context.Context, string) error {
 		return func(ctx context.Context, addr string) error {
 			cfg := worker.BatchConfig{Server: addr, Config: worker.Config{Authkey: key}, GetTimeout: time.Second, Jobs: jobs, Batch: batch, Quiet: true}
-			return worker.Batch(ctx, io.Discard, io.Discard, cfg, square)
+			return worker.Batch(ctx, io.Discard, io.Discard, cfg, worker.FastSquare)
 		}
 	}
 	b.Run("jobs=1", func(b *testing.B) {
@@ -283,4 +284,22 @@ func timePythonWorker(b *testing.B, py pythontest.Python, addr string, tasks int
 		b.Fatalf("python worker exited %d: %s", exit, worker.Stderr)
 	}
 	return float64(tasks) / time.Since(started).Seconds()
+}
+
+// A quiet worker formats its results with worker.FastSquare, which must
+// print exactly what the listing's square prints, for every task a master
+// may send.
+func TestFastSquareIsSquare(t *testing.T) {
+	t.Parallel()
+	// The largest n whose square fits an int: 3037000499, or 46340 on 32 bits.
+	largest := int(math.Sqrt(float64(math.MaxInt)))
+	ns := []int{-largest, -46340, -10001, largest}
+	for n := -100; n <= 10_000; n++ {
+		ns = append(ns, n)
+	}
+	for _, n := range ns {
+		if fast, want := worker.FastSquare(n), square(n); fast != want {
+			t.Fatalf("FastSquare(%d) = %q, square says %q", n, fast, want)
+		}
+	}
 }

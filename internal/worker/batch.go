@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,4 +121,18 @@ func runBatch(ctx context.Context, out io.Writer, result ResultQueue, tasks []qu
 // wait out each of its tries instead.
 func Finished(err error, tries int) bool {
 	return errors.Is(err, ErrNoTasksLeft) || (tries == 0 && errors.Is(err, ErrMasterGone))
+}
+
+// FastSquare is the throughput mode's own copy of the listing's square:
+// the same "n * n = n²", built with strconv in a third of fmt.Sprintf's
+// time, which shows at millions of tasks a second. A test at the root holds
+// it to square's output, so that the two cannot drift apart.
+func FastSquare(n int) string {
+	b := make([]byte, 0, 48)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, " * "...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, " = "...)
+	b = strconv.AppendInt(b, int64(n*n), 10)
+	return string(b)
 }
