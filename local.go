@@ -56,6 +56,10 @@ func localMain(ctx context.Context, out io.Writer) {
 	wg.Wait() // t1.join(); t2.join()
 }
 
+// threadsOfTheListing are the threads that the threading.local listing
+// starts, in its order, which the other two fragments run in too.
+var threadsOfTheListing = []struct{ name, student string }{{"Thread-A", "Alice"}, {"Thread-B", "Bob"}}
+
 // Student is the listing's Student(name).
 type Student struct{ Name string }
 
@@ -91,11 +95,11 @@ func doSubtask2(ctx context.Context, out io.Writer, std Student) {
 // localPassMain runs the first fragment in the same two threads.
 func localPassMain(ctx context.Context, out io.Writer) {
 	var wg sync.WaitGroup
-	for thread, student := range map[string]string{"Thread-A": "Alice", "Thread-B": "Bob"} {
+	for _, t := range threadsOfTheListing {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			processStudentByHand(threading.Named(ctx, thread), out, student)
+			processStudentByHand(threading.Named(ctx, t.name), out, t.student)
 		}()
 	}
 	wg.Wait()
@@ -153,11 +157,11 @@ func doTask2(ctx context.Context, out io.Writer, globalDict *studentDict) {
 func localDictMain(ctx context.Context, out io.Writer) {
 	globalDict := &studentDict{students: map[string]Student{}}
 	var wg sync.WaitGroup
-	for thread, student := range map[string]string{"Thread-A": "Alice", "Thread-B": "Bob"} {
+	for _, t := range threadsOfTheListing {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stdThread(threading.Named(ctx, thread), out, globalDict, student)
+			stdThread(threading.Named(ctx, t.name), out, globalDict, t.student)
 		}()
 	}
 	wg.Wait()
