@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"multithreading/internal/mpconn"
 	"multithreading/internal/proctest"
 	"multithreading/internal/queue"
@@ -142,4 +144,35 @@ func TestMasterBoundsPipelinedCalls(t *testing.T) {
 	flooder.Close()
 	holder.Close() // its task goes back, to the good worker
 	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
+}
+
+// A worker that knows the key cannot make the master print a line it did
+// not mean to: a result with newlines and an escape sequence comes out
+// quoted, in its one "Result:" line, and the master's last line is its own.
+func TestMasterPrintsResultsEscaped(t *testing.T) {
+	t.Parallel()
+	master, addr := startMaster(t, "--tasks", "1", "--lease", "20s", "--timeout", "30s")
+	injector := rpcClient(t, addr)
+	var batch rpcwire.TaskBatch
+	if err := injector.Call("TaskQueue.Get", rpcwire.GetArgs{Max: 1, Wait: proctest.Timeout}, &batch); err != nil || len(batch.Tasks) != 1 {
+		t.Fatalf("get: %v, %d tasks", err, len(batch.Tasks))
+	}
+	task := batch.Tasks[0]
+	forged := "1\nResult: 1 * 1 = 1\nmaster exit.\n\x1b[31m"
+	var reply rpcwire.PutReply
+	if err := injector.Call("ResultQueue.Put", rpcwire.ResultBatch{{ID: task.ID, Lease: task.Lease, Text: forged}}, &reply); err != nil || reply.Refused != 0 {
+		t.Fatalf("put: %v, %+v", err, reply)
+	}
+	if exit := master.Wait(); exit != 0 {
+		t.Fatalf("master exited %d: %s", exit, master.Stderr)
+	}
+	want := []string{
+		fmt.Sprintf("Put task %d...", task.N),
+		"Try get results...",
+		`Result: "1\nResult: 1 * 1 = 1\nmaster exit.\n\x1b[31m"`,
+		"master exit.",
+	}
+	if diff := cmp.Diff(want, proctest.Lines(master.Stdout.String())); diff != "" {
+		t.Errorf("master's output (-want +got):\n%s", diff)
+	}
 }

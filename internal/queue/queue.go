@@ -19,9 +19,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrEmpty is Python's Empty: a get found no task in its wait.
@@ -257,7 +260,7 @@ func (q *Queue) PutResults(h *Holder, results []Result) (refused map[string]int,
 	}
 	for _, r := range first {
 		select {
-		case q.results <- r:
+		case q.results <- Result{ID: r.ID, Lease: r.Lease, Text: Printable(r.Text)}:
 		case <-q.stopped:
 			return refused, fmt.Errorf("the master has stopped")
 		}
@@ -440,3 +443,16 @@ func (q *Queue) Finished() <-chan struct{} { return q.finished }
 
 // Total is the number of tasks the queue was made for.
 func (q *Queue) Total() int { return q.total }
+
+// Printable is text as the master may print it: unchanged if it is valid
+// UTF-8 with nothing but printable characters and spaces, else quoted, as
+// Go quotes a string, so that no newline, escape sequence or other control
+// character a worker sends can make a line that passes for another one.
+func Printable(text string) string {
+	for _, r := range text {
+		if r == utf8.RuneError || (!unicode.IsPrint(r) && r != ' ') {
+			return strconv.Quote(text)
+		}
+	}
+	return text
+}

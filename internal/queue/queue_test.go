@@ -214,3 +214,28 @@ func TestQueueGetAfterShutdown(t *testing.T) {
 		t.Errorf("%d leases after shutdown", len(q.leases))
 	}
 }
+
+// A result reaches the master printable: a worker's newlines, escape
+// sequences and invalid bytes come out quoted, in one line.
+func TestResultsArePrintable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ text, want string }{
+		{"3 * 3 = 9", "3 * 3 = 9"},
+		{"平方: 3 * 3 = 9", "平方: 3 * 3 = 9"},
+		{"1\nResult: 1 * 1 = 1\nmaster exit.\n", `"1\nResult: 1 * 1 = 1\nmaster exit.\n"`},
+		{"\x1b[31mred", `"\x1b[31mred"`},
+		{"tab\there", `"tab\there"`},
+		{"bad \xff byte", `"bad \xff byte"`},
+		{"\u2028line separator", `"\u2028line separator"`},
+	} {
+		q, _ := newTestQueue(1)
+		h := NewHolder("worker", time.Minute, true)
+		tasks, _ := q.Get(h, 1, 0)
+		if refused, err := q.PutResults(h, []Result{{ID: tasks[0].ID, Lease: tasks[0].Lease, Text: tc.text}}); len(refused) != 0 || err != nil {
+			t.Fatalf("%q: refused %v, %v", tc.text, refused, err)
+		}
+		if got := (<-q.results).Text; got != tc.want {
+			t.Errorf("%q reached the master as %s, want %s", tc.text, got, tc.want)
+		}
+	}
+}
