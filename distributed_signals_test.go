@@ -227,3 +227,22 @@ func TestInterruptWithStuckStderr(t *testing.T) {
 		t.Errorf("master exited %d, want 130", exit)
 	}
 }
+
+// A master whose reader goes away (master | head -1) ends as any Unix
+// program does: killed by SIGPIPE, which a shell reports as exit 141.
+func TestMasterWhoseReaderLeaves(t *testing.T) {
+	t.Parallel()
+	gone, full, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close() // the reader has left before the master writes a line
+	defer full.Close()
+	cmd := exec.Command(program, "master", "--addr", "127.0.0.1:0", "--tasks", "3")
+	cmd.Stdout = full
+	master := proctest.Start(t, "master with no reader", cmd)
+	master.Wait()
+	if status := master.Cmd.ProcessState.Sys().(syscall.WaitStatus); !status.Signaled() || status.Signal() != syscall.SIGPIPE {
+		t.Errorf("master ended with %v, want killed by SIGPIPE", master.Cmd.ProcessState)
+	}
+}

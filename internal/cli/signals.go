@@ -32,10 +32,15 @@ func (e SignalError) Error() string {
 
 func (e SignalError) Is(target error) bool { return target == ErrInterrupted }
 
+// ExitWithin is how long after a Ctrl-C or a SIGTERM the program exits,
+// whatever it is doing.
+const ExitWithin = time.Second
+
 // Interruptible returns a context that the first Ctrl-C (SIGINT) or SIGTERM
 // cancels, with the signal as its cause, so that the master and the worker
-// close their connections before they exit. A second signal exits at once:
-// whoever presses Ctrl-C twice does not want to wait for anything.
+// close their connections before they exit, and exits within ExitWithin
+// even if they cannot. A second signal exits at once: whoever presses
+// Ctrl-C twice does not want to wait for anything.
 //
 // Only the master and the worker call it. A program that listens for signals
 // can never be "asleep" to Go's runtime, which then no longer reports a
@@ -46,17 +51,26 @@ func Interruptible(ctx context.Context, stderr io.Writer) (context.Context, cont
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
+		var first syscall.Signal
 		select {
 		case sig := <-signals:
-			cancel(SignalError{sig.(syscall.Signal)})
+			first = sig.(syscall.Signal)
+			cancel(SignalError{first})
 		case <-done:
 			return
 		}
+		// The listing returns as soon as it sees ctx end, unless it is
+		// stuck writing to a pipe that nobody reads: then, ExitWithin after
+		// the signal, the program exits all the same.
+		stuck := time.NewTimer(ExitWithin)
+		defer stuck.Stop()
 		select {
 		case sig := <-signals:
 			// Say so, unless stderr is stuck: then go without a word.
 			SayWithin(stderr, 100*time.Millisecond, "exiting at once\n")
 			os.Exit(128 + int(sig.(syscall.Signal)))
+		case <-stuck.C:
+			os.Exit(128 + int(first))
 		case <-done:
 		}
 	}()
