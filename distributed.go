@@ -47,8 +47,10 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	// says on stderr when a task goes back in it:
 	taskQueue := queue.New(cfg.tasks, result, stderr)
 
-	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码:
-	manager := master.New(taskQueue, master.Config{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout, Log: stderr})
+	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码. A Python worker
+	// cannot renew its lease: half the wait leaves the other half for
+	// another worker to do its task, should it stop.
+	manager := master.New(taskQueue, master.Config{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout / 2, Log: stderr})
 
 	// 启动Queue:
 	if err := manager.Start(cfg.addr); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -245,4 +246,21 @@ func TestMasterWhoseReaderLeaves(t *testing.T) {
 	if status := master.Cmd.ProcessState.Sys().(syscall.WaitStatus); !status.Signaled() || status.Signal() != syscall.SIGPIPE {
 		t.Errorf("master ended with %v, want killed by SIGPIPE", master.Cmd.ProcessState)
 	}
+}
+
+// A Python worker stopped (Ctrl-Z) holding the last task cannot sink the
+// run: with every default, its lease, half the master's wait since it
+// cannot renew it, runs out, a live worker does the task, and the master
+// exits 0.
+func TestStoppedPythonWorkerDoesNotSinkTheRun(t *testing.T) {
+	t.Parallel()
+	pythons := pythontest.ForTest(t)
+	py := pythons[len(pythons)-1]
+	master, addr := startMaster(t, "--tasks", "1")
+	stopped := startPyWorker(t, py, "stopped python worker", addr)
+	stopped.Stdout.WaitFor(t, stopped, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+	stopped.Cmd.Process.Signal(syscall.SIGSTOP)
+	defer stopped.Cmd.Process.Signal(syscall.SIGCONT)
+	finish(t, master, start(t, "go worker", "worker", "--server", addr, "--tries", "0"))
+	master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: task #0 \(n=\d+\) back in the queue: its lease ran out \(its worker, 127\.0\.0\.1:\d+, speaks Python and cannot renew it: the task took longer than 5s\)$`))
 }

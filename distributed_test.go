@@ -286,6 +286,9 @@ func TestDistributedFlagBounds(t *testing.T) {
 		{[]string{"master", "--tasks", "10000001"}, "master: --tasks must be at most 10000000, not 10000001"},
 		{[]string{"master", "--lease", "1ms"}, "master: --lease must be at least 30ms, not 1ms"},
 		{[]string{"master", "--lease", "10s"}, "master: --lease 10s must be shorter than --timeout 10s: a stopped worker's task must come back while the master still waits for it"},
+		{[]string{"master", "--timeout", "3s", "--lease", "3s"}, "master: --lease 3s must be shorter than --timeout 3s: a stopped worker's task must come back while the master still waits for it"},
+		{[]string{"master", "--timeout", "2h"}, "master: --timeout must be at most 1h0m0s, not 2h0m0s"},
+		{[]string{"master", "--timeout", "50ms"}, "master: --timeout must be at least 60ms, not 50ms"},
 		{[]string{"worker", "--server", "127.0.0.1:0"}, `worker: --server "127.0.0.1:0": the port must be a number from 1 to 65535`},
 		{[]string{"worker", "--jobs", "33"}, "worker: --jobs must be at most 32, not 33"},
 		{[]string{"worker", "--batch", "1025"}, "worker: --batch must be at most 1024, not 1025"},
@@ -312,5 +315,18 @@ func TestBatchWorkerKeepsItsLease(t *testing.T) {
 	}
 	if strings.Contains(master.Stderr.String(), "back in the queue") || worker.Stderr.String() != "" {
 		t.Errorf("a lease ran out:\nmaster:\n%s\nworker:\n%s", master.Stderr, worker.Stderr)
+	}
+}
+
+// --timeout alone works, however short: a lease that was not given fits in
+// half of it. This master, with no worker, runs until its wait is over.
+func TestMasterTimeoutAlone(t *testing.T) {
+	t.Parallel()
+	for _, timeout := range []string{"3s", "100ms"} {
+		stdout, stderr, exit := runBinary(t, program, "master", "--addr", "127.0.0.1:0", "--tasks", "1", "--timeout", timeout)
+		want := "master: no result within " + timeout + ": 0 of 1 results arrived; missing tasks: #0"
+		if exit != 1 || !strings.HasPrefix(proctest.Lines(stderr)[1], want) || !strings.HasSuffix(stdout, "Try get results...\n") {
+			t.Errorf("--timeout %s: exit %d (want 1), stdout %q, stderr:\n%s\nwant %q", timeout, exit, stdout, stderr, want)
+		}
 	}
 }

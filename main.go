@@ -337,17 +337,24 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	tasks := fs.Int("tasks", 10, "how many tasks to put")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for each result (the listing's result.get(timeout=10))")
 	seed := fs.Uint64("seed", 0, "seed for the tasks' random numbers, to repeat a run (0: a random seed)")
-	lease := fs.Duration("lease", 3*time.Second, "how long a task stays with a worker that stops renewing it (a live worker renews it every third of this)")
+	lease := fs.Duration("lease", 3*time.Second, "how long a task stays with a worker that stops renewing it (a live worker renews it every third of this); with --timeout alone, at most half the timeout")
 	quiet := fs.Bool("quiet", false, "print no line per task, only the number of tasks per second at the end")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	// A stopped worker's task must come back while the master still waits
+	// for it: a lease that was not given fits in half the wait, and only a
+	// lease given as long as the wait is refused.
+	if !isSet(fs, "lease") {
+		*lease = min(*lease, *timeout/2)
 	}
 	var leaseOutlastsWait error
 	if *lease >= *timeout {
 		leaseOutlastsWait = fmt.Errorf("--lease %v must be shorter than --timeout %v: a stopped worker's task must come back while the master still waits for it", *lease, *timeout)
 	}
 	if err := cli.Validate(fs, cli.HostPort("addr", *addr), cli.Port("addr", *addr, 0), cli.Positive("tasks", *tasks), cli.AtMost("tasks", *tasks, queue.MaxTasks),
-		cli.Positive("timeout", *timeout), cli.AtLeast("lease", *lease, master.MinLease), cli.AtMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
+		cli.AtLeast("timeout", *timeout, 2*master.MinLease), cli.AtMost("timeout", *timeout, time.Hour),
+		cli.AtLeast("lease", *lease, master.MinLease), cli.AtMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
 		return err
 	}
 	if *seed == 0 {
@@ -366,7 +373,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		rng := newRand(cfg.seed, 0)
 		task := func() int { return randint(rng, 0, 10000) } // as taskMaster draws them
 		return master.Quiet(ctx, stdout, cfg.addr, cfg.tasks, task, cfg.timeout,
-			master.Config{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout, Log: stderr})
+			master.Config{Authkey: cfg.authkey, Lease: cfg.lease, PythonLease: cfg.timeout / 2, Log: stderr})
 	}
 	return taskMaster(ctx, stdout, stderr, cfg)
 }
@@ -439,4 +446,11 @@ func randomSeed() uint64 {
 			return seed
 		}
 	}
+}
+
+// isSet reports whether the command line gave the flag name.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
