@@ -372,7 +372,7 @@ func TestUsageAfterAMistakeShowsDefaults(t *testing.T) {
 		args      []string
 		want, not string
 	}{
-		{[]string{"master", "--addr", "127.0.0.1:5001", "--timeout", "2s"}, `(default "127.0.0.1:5000")`, `(default "127.0.0.1:5001")`},
+		{[]string{"master", "--addr", "127.0.0.1:5001", "--timeout", "2h"}, `(default "127.0.0.1:5000")`, `(default "127.0.0.1:5001")`},
 		{[]string{"bank", "--lock=false", "--bogus"}, "(default true; turn it off with --lock=false)", "(default false"},
 		{[]string{"tasks", "--os-threads", "--n", "9001"}, "(default 5000)", "--os-threads=false"},
 	} {
