@@ -407,20 +407,28 @@ func TestLayout(t *testing.T) {
 	}
 
 	allowed := map[string][]string{ // each package's internal imports
-		"threading": nil, "rusage": nil, "pickle": nil, "queue": nil, "proctest": nil,
+		"threading": nil, "rusage": nil, "pickle": nil, "logging": nil, "proctest": nil,
 		"cli":        {"threading"},
+		"queue":      {"logging"},
 		"pythontest": {"proctest"},
 		"rpcwire":    {"queue"},
 		"mpconn":     {"cli", "pickle"},
 		"worker":     {"cli", "mpconn", "pickle", "queue", "rpcwire"},
-		"master":     {"cli", "mpconn", "pickle", "queue", "rpcwire", "rusage"},
+		"master":     {"cli", "logging", "mpconn", "pickle", "queue", "rpcwire", "rusage"},
 	}
-	out, err := exec.Command("go", "list", "-f", `{{.Name}} {{join .Imports " "}}`, "./internal/...").Output()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// Each package's name, whether it has a package doc, and its imports.
+	out, err := exec.CommandContext(ctx, "go", "list", "-f", `{{.Name}} {{if .Doc}}doc{{else}}nodoc{{end}} {{join .Imports " "}}`, "./internal/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	for _, line := range proctest.Lines(string(out)) {
 		fields := strings.Fields(line)
+		if fields[1] != "doc" {
+			t.Errorf("internal/%s has no package doc", fields[0])
+		}
+		fields = append(fields[:1], fields[2:]...)
 		want, known := allowed[fields[0]]
 		if !known {
 			t.Errorf("internal/%s is not in this test's map of packages", fields[0])

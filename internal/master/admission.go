@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"multithreading/internal/logging"
 	"multithreading/internal/mpconn"
 )
 
@@ -49,7 +50,7 @@ func (m *QueueManager) serve() {
 			if m.crowdOut() {
 				continue
 			}
-			m.turnedAway.add(fmt.Sprintf("accept: %v", err), tally{"accept failed": 1})
+			m.turnedAway.Add(fmt.Sprintf("accept: %v", err), logging.Tally{"accept failed": 1})
 			time.Sleep(pause)
 			pause = min(2*pause, time.Second)
 			continue

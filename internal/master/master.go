@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"multithreading/internal/logging"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
@@ -89,7 +90,7 @@ func (t *TaskQueue) Renew(leases rpcwire.LeaseList, renewed *int) error {
 type ResultQueue struct {
 	queue   *queue.Queue
 	holder  *queue.Holder
-	refused *throttledLog
+	refused *logging.Throttled
 }
 
 // Put is result.put(r), for up to MaxBatch results at once. Results that do
@@ -97,9 +98,9 @@ type ResultQueue struct {
 // how many and why, and the log gets a line.
 func (r *ResultQueue) Put(results rpcwire.ResultBatch, reply *rpcwire.PutReply) error {
 	reasons, err := r.queue.PutResults(r.holder, results)
-	refused := tally(reasons)
-	if n := refused.count(); n > 0 {
-		r.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, r.holder.Name, refused), refused)
+	refused := logging.Tally(reasons)
+	if n := refused.Count(); n > 0 {
+		r.refused.Add(fmt.Sprintf("%d result(s) from %s (%v)", n, r.holder.Name, refused), refused)
 		*reply = rpcwire.PutReply{Refused: n, Why: refused.String()}
 	}
 	return err
@@ -109,8 +110,8 @@ func (r *ResultQueue) Put(results rpcwire.ResultBatch, reply *rpcwire.PutReply) 
 type QueueManager struct {
 	queue      *queue.Queue
 	cfg        Config
-	turnedAway *throttledLog
-	refused    *throttledLog
+	turnedAway *logging.Throttled
+	refused    *logging.Throttled
 
 	listener net.Listener
 	served   chan struct{}  // closed when the accept loop has returned
@@ -126,8 +127,8 @@ type QueueManager struct {
 func New(tasks *queue.Queue, cfg Config) *QueueManager {
 	cfg = cfg.withDefaults()
 	return &QueueManager{queue: tasks, cfg: cfg,
-		turnedAway: newThrottledLog(cfg.Log, "rejected", "turned away %d more peer%s"),
-		refused:    newThrottledLog(cfg.Log, "refused", "refused %d more result%s"),
+		turnedAway: logging.NewThrottled(cfg.Log, "rejected ", "turned away %d more peer%s"),
+		refused:    logging.NewThrottled(cfg.Log, "refused ", "refused %d more result%s"),
 		served:     make(chan struct{}), workers: map[net.Conn]struct{}{}}
 }
 
@@ -161,13 +162,13 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	case shuttingDown: // not worth a line: the master is done
 		return
 	case crowdedOut:
-		m.turnedAway.add(fmt.Sprintf("%s: crowded out: %d newer peers were proving the key", conn.RemoteAddr(), m.cfg.MaxHandshakes), tally{why: 1})
+		m.turnedAway.Add(fmt.Sprintf("%s: crowded out: %d newer peers were proving the key", conn.RemoteAddr(), m.cfg.MaxHandshakes), logging.Tally{why: 1})
 		return
 	case tooManyWorkers:
-		m.turnedAway.add(fmt.Sprintf("%s: %s (at most %d at once)", conn.RemoteAddr(), why, m.cfg.MaxWorkers), tally{why: 1})
+		m.turnedAway.Add(fmt.Sprintf("%s: %s (at most %d at once)", conn.RemoteAddr(), why, m.cfg.MaxWorkers), logging.Tally{why: 1})
 		return
 	default:
-		m.turnedAway.add(fmt.Sprintf("%s: %v", conn.RemoteAddr(), err), tally{why: 1})
+		m.turnedAway.Add(fmt.Sprintf("%s: %v", conn.RemoteAddr(), err), logging.Tally{why: 1})
 		return
 	}
 	defer m.dismiss(conn)
@@ -181,7 +182,7 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	codec := rpcwire.NewServerCodec(conn, rpcwire.Config{IdleTimeout: m.cfg.IdleTimeout}, func(err error) {
 		m.queue.HungUp(worker)
 		if errors.Is(err, rpcwire.ErrFrameTooLarge) || errors.Is(err, rpcwire.ErrMalformed) {
-			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", worker.Name, err), tally{"bad message": 1})
+			m.turnedAway.Add(fmt.Sprintf("%s: hung up on it: %v", worker.Name, err), logging.Tally{"bad message": 1})
 		}
 	})
 	server := rpc.NewServer()
@@ -230,8 +231,8 @@ func (m *QueueManager) Shutdown(ctx context.Context, grace time.Duration) {
 	}
 	m.mu.Unlock()
 	<-handled
-	m.turnedAway.flush()
-	m.refused.flush()
+	m.turnedAway.Flush()
+	m.refused.Flush()
 }
 
 // Addr is the address the master listens on, once started.

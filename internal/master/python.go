@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"multithreading/internal/logging"
 	"multithreading/internal/mpconn"
 	"multithreading/internal/pickle"
 	"multithreading/internal/queue"
@@ -202,14 +203,14 @@ func pyGetWait(r pyRequest) (pyWait, error) {
 // another worker, and the tutorial's worker would die of the exception.
 func (m *QueueManager) pyPut(worker *queue.Holder, r pyRequest, leased []queue.Task) (pickle.Tuple, []queue.Task) {
 	if len(leased) == 0 {
-		m.refused.add(fmt.Sprintf("a result from %s (no task leased to it)", worker.Name), tally{queue.NotLeased: 1})
+		m.refused.Add(fmt.Sprintf("a result from %s (no task leased to it)", worker.Name), logging.Tally{queue.NotLeased: 1})
 		return pyRaise("RuntimeError", "refused: no task is leased to this worker"), leased
 	}
 	task := leased[0]
 	reasons, err := m.queue.PutResults(worker, []queue.Result{{ID: task.ID, Lease: task.Lease, Text: pyStr(pyArg(r.args, 0))}})
-	refused := tally(reasons)
-	if n := refused.count(); n > 0 {
-		m.refused.add(fmt.Sprintf("%d result(s) from %s (%v)", n, worker.Name, refused), refused)
+	refused := logging.Tally(reasons)
+	if n := refused.Count(); n > 0 {
+		m.refused.Add(fmt.Sprintf("%d result(s) from %s (%v)", n, worker.Name, refused), refused)
 		if refused[queue.NotLeased] == n {
 			return pyReturn(nil), leased[1:]
 		}
@@ -229,7 +230,7 @@ func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
 	message, err := mpconn.ReadMessage(conn, mpconn.MaxMessage)
 	if err != nil {
 		if errors.Is(err, mpconn.ErrTooLong) {
-			m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), tally{"bad message": 1})
+			m.turnedAway.Add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), logging.Tally{"bad message": 1})
 		}
 		return pyRequest{}, err
 	}
@@ -247,7 +248,7 @@ func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
 	if err == nil {
 		err = fmt.Errorf("%w: %s is not a request", pickle.ErrInvalid, pickle.Repr(value))
 	}
-	m.turnedAway.add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), tally{"bad message": 1})
+	m.turnedAway.Add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), logging.Tally{"bad message": 1})
 	return pyRequest{}, err
 }
 

@@ -102,7 +102,7 @@ func TestPyPutAfterTheLeaseRanOut(t *testing.T) {
 	if answered, _, _ := taskQueue.Progress(); answered != 0 {
 		t.Errorf("the late result counted")
 	}
-	m.refused.flush()
+	m.refused.Flush()
 	if want := "master: refused 1 result(s) from 127.0.0.1:7001 (not leased to it: 1)\n"; masterLog.String() != want {
 		t.Errorf("master's log %q, want %q", masterLog.String(), want)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"multithreading/internal/cli"
+	"multithreading/internal/logging"
 	"multithreading/internal/queue"
 	"multithreading/internal/rusage"
 )
@@ -30,7 +31,7 @@ func Quiet(ctx context.Context, out io.Writer, addr string, tasks int, task func
 	defer manager.Shutdown(ctx, 0)
 	defer func() { // however the run ends
 		if _, _, requeued := taskQueue.Progress(); requeued > 0 {
-			fmt.Fprintf(stderr, "master: %d task%s went back in the queue\n", requeued, counted(requeued))
+			fmt.Fprintf(stderr, "master: %d task%s went back in the queue\n", requeued, logging.Plural(requeued))
 		}
 	}()
 	// Listening first lets workers connect while the tasks go in.

@@ -25,6 +25,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"multithreading/internal/logging"
 )
 
 // ErrEmpty is Python's Empty: a get found no task in its wait.
@@ -86,11 +88,11 @@ type queued struct{ id, n int32 }
 // the master keeps nothing else of it.
 type Queue struct {
 	total      int
-	ready      chan struct{} // holds a token while pending may have tasks
-	finished   chan struct{} // closed once every task has its result, or at shutdown
-	stopped    chan struct{} // closed at shutdown: nobody reads results any more
-	results    chan Result   // the first result of each task, for the master; nil: only count them
-	requeueLog io.Writer     // hears of each task that goes back in the queue; nil: only count them
+	ready      chan struct{}      // holds a token while pending may have tasks
+	finished   chan struct{}      // closed once every task has its result, or at shutdown
+	stopped    chan struct{}      // closed at shutdown: nobody reads results any more
+	results    chan Result        // the first result of each task, for the master; nil: only count them
+	requeueLog *logging.Throttled // hears of the tasks that go back in the queue; nil: only count them
 
 	mu        sync.Mutex        // guards the fields below, and each holder's leases
 	pending   []queued          // tasks waiting for a worker, oldest first
@@ -106,16 +108,21 @@ type Queue struct {
 
 // New makes a queue for total tasks. Each task's first result is
 // sent on results; with nil results, they are only counted (see progress).
-// Tasks that go back in the queue are reported to requeueLog, or with nil,
+// Tasks that go back in the queue are reported to requeueLog, a line a
+// second at most however many go back (the first in full), or with nil,
 // only counted.
 func New(total int, results chan Result, requeueLog io.Writer) *Queue {
+	var requeues *logging.Throttled
+	if requeueLog != nil {
+		requeues = logging.NewThrottled(requeueLog, "", "%d more task%s went back in the queue")
+	}
 	return &Queue{
 		total:      total,
 		ready:      make(chan struct{}, 1),
 		finished:   make(chan struct{}),
 		stopped:    make(chan struct{}),
 		results:    results,
-		requeueLog: requeueLog,
+		requeueLog: requeues,
 		pending:    make([]queued, 0, total),
 		done:       make([]uint64, (total+63)/64),
 		leases:     map[uint64]*lease{},
@@ -307,7 +314,7 @@ func (q *Queue) HungUp(h *Holder) {
 	for id := range h.leases {
 		back = append(back, q.endLease(id)...)
 	}
-	q.report(back, fmt.Sprintf("its worker %s hung up", h.Name))
+	q.report(back, fmt.Sprintf("its worker %s hung up", h.Name), "its worker hung up")
 	q.mu.Unlock()
 }
 
@@ -322,7 +329,7 @@ func (q *Queue) expire(leaseID uint64) {
 		}
 		back = q.endLease(leaseID)
 	} // else a renewal came as the timer fired, and reset it
-	q.report(back, why)
+	q.report(back, why, "its lease ran out")
 	q.mu.Unlock()
 }
 
@@ -347,10 +354,11 @@ func (q *Queue) endLease(leaseID uint64) (back []queued) {
 	return back
 }
 
-// report tells the requeue log of tasks that went back in the queue. q.mu
-// must be held, so that the line is out before another worker can take
-// one of the tasks: the master's log tells the story in order.
-func (q *Queue) report(back []queued, why string) {
+// report tells the requeue log of tasks that went back in the queue, why,
+// and the reason to count them under when the log sums them up. q.mu must
+// be held, so that the line is out before another worker can take one of
+// the tasks: the master's log tells the story in order.
+func (q *Queue) report(back []queued, why, reason string) {
 	if len(back) == 0 || q.requeueLog == nil {
 		return
 	}
@@ -359,14 +367,15 @@ func (q *Queue) report(back []queued, why string) {
 	for _, t := range back[:min(shown, len(back))] {
 		list = append(list, fmt.Sprintf("#%d (n=%d)", t.id, t.n))
 	}
+	counted := logging.Tally{reason: len(back)}
 	if len(back) == 1 {
-		fmt.Fprintf(q.requeueLog, "master: task %s back in the queue: %s\n", list[0], why)
+		q.requeueLog.Add(fmt.Sprintf("task %s back in the queue: %s", list[0], why), counted)
 		return
 	}
 	if more := len(back) - shown; more > 0 {
 		list = append(list, fmt.Sprintf("and %d more", more))
 	}
-	fmt.Fprintf(q.requeueLog, "master: %d tasks back in the queue (%s): %s\n", len(back), strings.Join(list, ", "), why)
+	q.requeueLog.Add(fmt.Sprintf("%d tasks back in the queue (%s): %s", len(back), strings.Join(list, ", "), why), counted)
 }
 
 // shutdown wakes every waiting get with closed, and every put blocked on a
@@ -382,6 +391,9 @@ func (q *Queue) Shutdown() {
 	}
 	for _, l := range q.leases {
 		l.timer.Stop()
+	}
+	if q.requeueLog != nil {
+		q.requeueLog.Flush() // the last second's sum
 	}
 }
 

@@ -4,7 +4,9 @@ package queue
 
 import (
 	"math"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,40 @@ func TestResultsArePrintable(t *testing.T) {
 		if got := (<-q.results).Text; got != tc.want {
 			t.Errorf("%q reached the master as %s, want %s", tc.text, got, tc.want)
 		}
+	}
+}
+
+// A worker that takes a task and hangs up, over and over, costs the log a
+// line a second: the first requeue of each second in full, the others
+// summed up at its end.
+func TestRequeueLinesAreThrottled(t *testing.T) {
+	t.Parallel()
+	q, requeueLog := newTestQueue(1)
+	start := time.Now()
+	const requeues = 1000
+	for range requeues {
+		h := NewHolder("127.0.0.1:7001", time.Minute, true)
+		if tasks, _ := q.Get(h, 1, proctest.Timeout); len(tasks) != 1 {
+			t.Fatalf("got %d tasks, want the one", len(tasks))
+		}
+		q.HungUp(h)
+	}
+	q.Shutdown()
+	seconds := int(time.Since(start)/time.Second) + 1
+	full := regexp.MustCompile(`^master: task #0 \(n=0\) back in the queue: its worker 127\.0\.0\.1:7001 hung up$`)
+	summed := regexp.MustCompile(`^master: (\d+) more tasks? went back in the queue in the last 1s \(its worker hung up: (\d+)\)$`)
+	lines, told := proctest.Lines(requeueLog.String()), 0
+	for _, line := range lines {
+		if m := summed.FindStringSubmatch(line); m != nil && m[1] == m[2] {
+			n, _ := strconv.Atoi(m[1])
+			told += n
+		} else if full.MatchString(line) {
+			told++
+		} else {
+			t.Errorf("unexpected line %q", line)
+		}
+	}
+	if told != requeues || len(lines) > 2*seconds {
+		t.Errorf("%d lines for %d requeues in %d s, telling of %d:\n%s", len(lines), requeues, seconds, told, requeueLog)
 	}
 }

@@ -1,8 +1,6 @@
 //go:build unix
 
-// Package rusage reports the process's own resource use, which spin, tasks
-// and the quiet master print: Python's resource.getrusage, which Go's
-// syscall package has too.
+// The process's own resource use on Unix, from getrusage and Linux's /proc.
 
 package rusage
 
