@@ -150,8 +150,10 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 }
 
 // square is the work of one task: r = '%d * %d = %d' % (n, n, n * n).
-// Every worker mode calls it, so it is the one place to change to do other
-// work ("把计算n*n的代码换成发送邮件").
+// The tutorial's worker and the batch worker call it, so it is the place to
+// change to do other work ("把计算n*n的代码换成发送邮件"), with
+// worker.FastSquare, the quiet worker's copy: TestFastSquareIsSquare says
+// when the two differ.
 func square(n int) string {
 	return fmt.Sprintf("%d * %d = %d", n, n, n*n)
 }

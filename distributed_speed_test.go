@@ -76,9 +76,16 @@ func TestBatchWorkerOutput(t *testing.T) {
 	if diff := cmp.Diff(slices.Sorted(slices.Values(tasks)), slices.Sorted(slices.Values(workerTasks(worker)))); diff != "" {
 		t.Errorf("tasks run (-want +got):\n%s", diff)
 	}
+	// The worker's whole output: its jobs run the tasks in any order, and
+	// none says the queue is empty when no task is left.
+	want := []string{"Connect to server 127.0.0.1..."}
+	for _, n := range tasks {
+		want = append(want, fmt.Sprintf("run task %d * %d...", n, n))
+	}
+	want = append(want, "worker exit.")
 	got := proctest.Lines(worker.Stdout.String())
-	if got[0] != "Connect to server 127.0.0.1..." || got[len(got)-1] != "worker exit." {
-		t.Errorf("worker's first and last lines: %q, %q", got[0], got[len(got)-1])
+	if diff := cmp.Diff(want, got, proctest.SameLines); diff != "" || got[0] != want[0] || got[len(got)-1] != "worker exit." {
+		t.Errorf("worker's output (-want +got):\n%s\nfirst and last lines: %q, %q", diff, got[0], got[len(got)-1])
 	}
 }
 
@@ -159,7 +166,7 @@ func BenchmarkQueue(b *testing.B) {
 	batch := func(jobs, batch int) func(context.Context, string) error {
 		return func(ctx context.Context, addr string) error {
 			cfg := worker.BatchConfig{Server: addr, Config: worker.Config{Authkey: key}, GetTimeout: time.Second, Jobs: jobs, Batch: batch, Quiet: true}
-			return worker.Batch(ctx, io.Discard, io.Discard, cfg, worker.FastSquare)
+			return worker.Batch(ctx, io.Discard, cfg, worker.FastSquare)
 		}
 	}
 	b.Run("jobs=1", func(b *testing.B) {

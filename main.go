@@ -417,14 +417,14 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		return taskWorker(ctx, stdout, stderr, cfg) // the tutorial's listing
 	}
 	cfg := worker.BatchConfig{
-		Server: *server, Config: worker.Config{Authkey: authkey(), Retry: *retry}, Tries: *tries, GetTimeout: *getTimeout, Work: *work,
+		Server: *server, Config: worker.Config{Authkey: authkey(), Retry: *retry, Log: stderr}, Tries: *tries, GetTimeout: *getTimeout, Work: *work,
 		Jobs: *jobs, Batch: *batch, Quiet: *quiet,
 	}
 	result := square
 	if *quiet {
 		result = worker.FastSquare // square's text, faster (TestFastSquareIsSquare)
 	}
-	return worker.Batch(ctx, stdout, stderr, cfg, result)
+	return worker.Batch(ctx, stdout, cfg, result)
 }
 
 // syncWriter serializes writes, as Python's print does under the GIL.

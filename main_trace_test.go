@@ -37,10 +37,10 @@ var traceTool = sync.OnceValues(func() (string, error) {
 
 // traceEvent is one event of a trace, as `go tool trace -d=parsed` prints it:
 //
-//	M=15791 P=1 G=21 TaskBegin Time=507961211392 ID=2 Parent=1 Type="Thread-2"
+//	M=3851 P=0 G=11 Log Time=500118303360 Task=0 Category="thread" Message="LoopThread"
 //	M=15793 P=0 G=-1 StateTransition Time=507961235712 GoID=20 Runnable->Running Reason=""
 type traceEvent struct {
-	kind       string            // TaskBegin, RegionBegin, StateTransition...
+	kind       string            // Log, StateTransition...
 	g          int64             // the goroutine it happened on; -1 for none
 	time       int64             // in nanoseconds
 	attrs      map[string]string // ID, Type, GoID...: quotes removed; Start: a new goroutine's function

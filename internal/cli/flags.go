@@ -20,7 +20,7 @@ import (
 // stderr.
 var ErrUsage = errors.New("usage error")
 
-// printFlags is flag.PrintDefaults with the flags spelled as the README
+// PrintFlags is flag.PrintDefaults with the flags spelled as the README
 // spells them, --tick, and a boolean that is on by default shown turned off
 // the only way Go's flags allow: --lock=false.
 func PrintFlags(w io.Writer, fs *flag.FlagSet) {
@@ -54,7 +54,7 @@ func flagValue(f *flag.Flag) any {
 	return nil
 }
 
-// parse parses a command's flags. A command that takes no arguments rejects
+// Parse parses a command's flags. A command that takes no arguments rejects
 // leftovers. The flag package's own messages ("parse error") do not say what
 // a value should look like: parse keeps it quiet and says so itself.
 func Parse(fs *flag.FlagSet, args []string) error {
@@ -145,7 +145,7 @@ func Usagef(fs *flag.FlagSet, format string, args ...any) error {
 	return ErrUsage
 }
 
-// validate reports the first failed check as a usage error.
+// Validate reports the first failed check as a usage error.
 func Validate(fs *flag.FlagSet, checks ...error) error {
 	for _, err := range checks {
 		if err != nil {
@@ -155,7 +155,7 @@ func Validate(fs *flag.FlagSet, checks ...error) error {
 	return nil
 }
 
-// positive checks that a count or duration flag is above zero.
+// Positive checks that a count or duration flag is above zero.
 func Positive[T int | time.Duration](name string, value T) error {
 	if value <= 0 {
 		return fmt.Errorf("--%s must be positive, not %v", name, value)
@@ -163,7 +163,7 @@ func Positive[T int | time.Duration](name string, value T) error {
 	return nil
 }
 
-// notNegative checks that a count or duration flag is zero or more.
+// NotNegative checks that a count or duration flag is zero or more.
 func NotNegative[T int | time.Duration](name string, value T) error {
 	if value < 0 {
 		return fmt.Errorf("--%s must not be negative, not %v", name, value)
@@ -171,7 +171,7 @@ func NotNegative[T int | time.Duration](name string, value T) error {
 	return nil
 }
 
-// atLeast checks that a count or duration flag is no less than limit.
+// AtLeast checks that a count or duration flag is no less than limit.
 func AtLeast[T int | time.Duration](name string, value, limit T) error {
 	if value < limit {
 		return fmt.Errorf("--%s must be at least %v, not %v", name, limit, value)
@@ -179,7 +179,7 @@ func AtLeast[T int | time.Duration](name string, value, limit T) error {
 	return nil
 }
 
-// atMost checks that a count or duration flag is no more than limit.
+// AtMost checks that a count or duration flag is no more than limit.
 func AtMost[T int | time.Duration](name string, value, limit T) error {
 	if value > limit {
 		return fmt.Errorf("--%s must be at most %v, not %v", name, limit, value)
@@ -187,12 +187,12 @@ func AtMost[T int | time.Duration](name string, value, limit T) error {
 	return nil
 }
 
-// port checks that an address flag's port is a number from lowest to 65535.
+// Port checks that an address flag's port is a number from lowest to 65535.
 // (0 asks the system for any free port: the master may, the worker not.)
 func Port(name, addr string, lowest int) error {
 	_, portText, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil // hostPort says so
+		return nil // HostPort says so
 	}
 	if p, err := strconv.Atoi(portText); err != nil || p < lowest || p > 65535 {
 		return fmt.Errorf("--%s %q: the port must be a number from %d to 65535", name, addr, lowest)
@@ -200,7 +200,7 @@ func Port(name, addr string, lowest int) error {
 	return nil
 }
 
-// hostPort checks that an address flag is host:port. An IPv6 address's own
+// HostPort checks that an address flag is host:port. An IPv6 address's own
 // colons hide the port's: it goes in brackets, [::1]:5000.
 func HostPort(name, addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err == nil {

@@ -17,7 +17,7 @@ import (
 )
 
 // ErrInterrupted reports a Ctrl-C or a SIGTERM; errors.As finds the signal
-// in a SignalError, which exitCode turns into 128 + its number, as shells do.
+// in a SignalError, which the program turns into exit code 128 + its number, as shells do.
 var ErrInterrupted = errors.New("interrupted")
 
 // SignalError is the cause of a context that a signal cancelled.
@@ -92,7 +92,7 @@ func SayWithin(w io.Writer, limit time.Duration, line string) {
 	}
 }
 
-// stopped is the error a listing returns when ctx is done: the signal that
+// Stopped is the error a listing returns when ctx is done: the signal that
 // ended it, or ErrInterrupted.
 func Stopped(ctx context.Context) error {
 	var sig SignalError
@@ -102,7 +102,7 @@ func Stopped(ctx context.Context) error {
 	return ErrInterrupted
 }
 
-// sleep is time.Sleep that Ctrl-C cuts short.
+// Sleep is time.Sleep that Ctrl-C cuts short.
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil

@@ -27,6 +27,7 @@ type DroppingWriter struct {
 // waitingLines is how many lines may wait for w.
 const waitingLines = 1024
 
+// NewDroppingWriter returns a writer to w that never waits for it.
 func NewDroppingWriter(w io.Writer) *DroppingWriter {
 	d := &DroppingWriter{w: w, lines: make(chan []byte, waitingLines), stop: make(chan struct{}), drained: make(chan struct{})}
 	go d.drain()

@@ -47,8 +47,8 @@ type Config struct {
 
 // withDefaults fills in the zero fields.
 func (c Config) withDefaults() Config {
-	c.Lease = cmp.Or(c.Lease, 3*time.Second)
-	c.PythonLease = cmp.Or(c.PythonLease, 10*time.Second)
+	c.Lease = max(cmp.Or(c.Lease, 3*time.Second), MinLease)
+	c.PythonLease = max(cmp.Or(c.PythonLease, 10*time.Second), MinLease)
 	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, 5*time.Second)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, rpcwire.DefaultIdleTimeout)
 	c.MaxWorkers = cmp.Or(c.MaxWorkers, 64)
@@ -132,7 +132,7 @@ func New(tasks *queue.Queue, cfg Config) *QueueManager {
 		served:     make(chan struct{}), workers: map[net.Conn]struct{}{}}
 }
 
-// start listens on addr and serves in the background (Python: manager.start()).
+// Start listens on addr and serves in the background (Python: manager.start()).
 func (m *QueueManager) Start(addr string) error {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -198,7 +198,7 @@ func (m *QueueManager) dismiss(conn net.Conn) {
 	delete(m.workers, conn)
 }
 
-// shutdown stops serving (Python: manager.shutdown()). Peers still in their
+// Shutdown stops serving (Python: manager.shutdown()). Peers still in their
 // handshake are closed at once. Workers are told that no task will come and
 // given up to grace to hang up on their own, so that the answer to their
 // last call is not cut off, unless ctx ends first; then their connections

@@ -8,7 +8,7 @@
 // and put. That connection is the worker, as the queue sees it: a task its
 // get takes is leased to it, and its put, which names no task, answers the
 // oldest task leased to it. A Python worker cannot renew a lease, so its
-// leases last as long as the master waits for a result (pythonLeaseFor):
+// leases last as long as the master waits for a result (Config.PythonLease):
 // the tutorial's one-second tasks are never done twice. Every limit of the
 // Go path holds: a size for each message, a deadline for each read and
 // write, the same admission. The master never runs code a peer sends:

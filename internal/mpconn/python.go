@@ -206,7 +206,7 @@ func FinishPythonClientHandshake(conn io.ReadWriter, authkey, message []byte) (P
 	return protocol, WriteMessage(conn, welcome)
 }
 
-// pyServerHandshake is a Python 3.12+ master's side of the handshake, as
+// PythonServerHandshake is a Python 3.12+ master's side of the handshake, as
 // multiprocessing.connection's deliver_challenge and answer_challenge do it:
 // the tests stand it in for task_master.py's.
 func PythonServerHandshake(conn io.ReadWriter, authkey []byte) error {
@@ -342,7 +342,7 @@ type Conn struct {
 	MaxReply int // the longest reply it reads
 }
 
-// call sends a request and reads its reply, giving up when timeout passes
+// Call sends a request and reads its reply, giving up when timeout passes
 // or ctx is done. A call that fails leaves the connection unusable.
 func (c *Conn) Call(ctx context.Context, request any, timeout time.Duration) (any, error) {
 	message, err := pickle.Encode(request)

@@ -64,7 +64,7 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 // Timeout bounds every wait in these tests.
 const Timeout = 30 * time.Second
 
-// wait waits for the process to exit and returns its exit code.
+// Wait waits for the process to exit and returns its exit code.
 func (p *Proc) Wait() int {
 	p.T.Helper()
 	select {
@@ -100,7 +100,7 @@ func (l *LineLog) String() string {
 	return l.text.String()
 }
 
-// waitFor waits until a whole line matches re, and returns its submatches.
+// WaitFor waits until a whole line matches re, and returns its submatches.
 func (l *LineLog) WaitFor(t testing.TB, p *Proc, re *regexp.Regexp) []string {
 	t.Helper()
 	timeout := time.After(Timeout)
@@ -136,7 +136,7 @@ func matchLine(text string, re *regexp.Regexp) []string {
 	return nil
 }
 
-// cpu is the CPU time, user and system, of an exited process.
+// CPU is the CPU time, user and system, of an exited process.
 func (p *Proc) CPU() time.Duration {
 	return p.Cmd.ProcessState.UserTime() + p.Cmd.ProcessState.SystemTime()
 }

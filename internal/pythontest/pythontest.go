@@ -23,7 +23,7 @@ import (
 	"multithreading/internal/proctest"
 )
 
-// python is one interpreter, known by its version ("3.12.1").
+// Python is one interpreter, known by its version ("3.12.1").
 type Python struct {
 	Version      string
 	Major, Minor int
@@ -70,7 +70,7 @@ func pyenvRoot() string {
 	return strings.TrimSpace(string(out))
 }
 
-// pythonVersion runs path to learn its version.
+// Interpreter runs path to learn its version.
 func Interpreter(path string) (Python, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

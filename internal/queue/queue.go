@@ -65,13 +65,15 @@ type Holder struct {
 	leases map[uint64]*lease // guarded by the queue's mu
 }
 
+// NewHolder returns the holder of one worker connection, named name in the
+// log, whose leases last leaseFor unrenewed; renews says if it renews them.
 func NewHolder(name string, leaseFor time.Duration, renews bool) *Holder {
 	return &Holder{Name: name, LeaseFor: leaseFor, renews: renews, gone: make(chan struct{}), leases: map[uint64]*lease{}}
 }
 
 // A lease is one handout of tasks to one holder.
 type lease struct {
-	Holder      *Holder
+	holder      *Holder
 	tasks       []queued // sorted by id
 	answered    []bool   // by index in tasks
 	outstanding int      // results still to come
@@ -107,11 +109,14 @@ type Queue struct {
 }
 
 // New makes a queue for total tasks. Each task's first result is
-// sent on results; with nil results, they are only counted (see progress).
+// sent on results; with nil results, they are only counted (see Progress).
 // Tasks that go back in the queue are reported to requeueLog, a line a
 // second at most however many go back (the first in full), or with nil,
 // only counted.
 func New(total int, results chan Result, requeueLog io.Writer) *Queue {
+	if total < 0 || total > MaxTasks {
+		panic(fmt.Sprintf("queue: %d tasks, where at most %d fit", total, MaxTasks))
+	}
 	var requeues *logging.Throttled
 	if requeueLog != nil {
 		requeues = logging.NewThrottled(requeueLog, "", "%d more task%s went back in the queue")
@@ -134,7 +139,7 @@ func (q *Queue) Put(n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.put == q.total {
-		panic("leasedQueue: more tasks than it was made for")
+		panic("queue: more tasks than it was made for")
 	}
 	q.pending = append(q.pending, queued{id: int32(q.put), n: int32(n)})
 	q.put++
@@ -149,7 +154,7 @@ func (q *Queue) signal() {
 	}
 }
 
-// get leases up to most tasks to h, waiting up to wait for the first. It
+// Get leases up to most tasks to h, waiting up to wait for the first. It
 // returns none if wait passes or h's connection ends, and closed once no
 // task will ever come.
 func (q *Queue) Get(h *Holder, most int, wait time.Duration) (tasks []Task, closed bool) {
@@ -208,7 +213,7 @@ func (q *Queue) lend(h *Holder, most int) (tasks []Task, closed bool) {
 	q.lastLease++
 	leaseID := q.lastLease
 	slices.SortFunc(taken, func(a, b queued) int { return cmp.Compare(a.id, b.id) })
-	l := &lease{Holder: h, tasks: taken, answered: make([]bool, len(taken)), outstanding: len(taken),
+	l := &lease{holder: h, tasks: taken, answered: make([]bool, len(taken)), outstanding: len(taken),
 		expires: time.Now().Add(h.LeaseFor)}
 	l.timer = time.AfterFunc(h.LeaseFor, func() { q.expire(leaseID) })
 	q.leases[leaseID] = l
@@ -220,7 +225,7 @@ func (q *Queue) lend(h *Holder, most int) (tasks []Task, closed bool) {
 	return tasks, false
 }
 
-// renew extends those of the given leases that h holds by h.leaseFor, and
+// Renew extends those of the given leases that h holds by h.LeaseFor, and
 // says how many it extended: the others are no longer h's.
 func (q *Queue) Renew(h *Holder, leaseIDs []uint64) (renewed int) {
 	q.mu.Lock()
@@ -324,8 +329,8 @@ func (q *Queue) expire(leaseID uint64) {
 	var back []queued
 	why := "its lease ran out (the worker stopped renewing it)"
 	if l := q.leases[leaseID]; l != nil && !time.Now().Before(l.expires) {
-		if !l.Holder.renews {
-			why = fmt.Sprintf("its lease ran out (its worker, %s, speaks Python and cannot renew it: the task took longer than %v)", l.Holder.Name, l.Holder.LeaseFor)
+		if !l.holder.renews {
+			why = fmt.Sprintf("its lease ran out (its worker, %s, speaks Python and cannot renew it: the task took longer than %v)", l.holder.Name, l.holder.LeaseFor)
 		}
 		back = q.endLease(leaseID)
 	} // else a renewal came as the timer fired, and reset it
@@ -342,7 +347,7 @@ func (q *Queue) endLease(leaseID uint64) (back []queued) {
 	}
 	l.timer.Stop()
 	delete(q.leases, leaseID)
-	delete(l.Holder.leases, leaseID)
+	delete(l.holder.leases, leaseID)
 	if q.closed {
 		return nil
 	}
@@ -378,7 +383,7 @@ func (q *Queue) report(back []queued, why, reason string) {
 	q.requeueLog.Add(fmt.Sprintf("%d tasks back in the queue (%s): %s", len(back), strings.Join(list, ", "), why), counted)
 }
 
-// shutdown wakes every waiting get with closed, and every put blocked on a
+// Shutdown wakes every waiting get with closed, and every put blocked on a
 // result nobody will read. No lease is given after it.
 func (q *Queue) Shutdown() {
 	q.mu.Lock()
@@ -422,7 +427,7 @@ func (q *Queue) dropDone(tasks []queued) []queued {
 	return kept
 }
 
-// progress reports how many tasks have their result, since when workers
+// Progress reports how many tasks have their result, since when workers
 // have been taking tasks, and how many times a task went back in the queue.
 func (q *Queue) Progress() (answered int, since time.Time, requeued int) {
 	q.mu.Lock()
@@ -430,7 +435,7 @@ func (q *Queue) Progress() (answered int, since time.Time, requeued int) {
 	return q.doneCount, q.firstLent, q.requeued
 }
 
-// missing describes the tasks without a result, for an error message.
+// Missing describes the tasks without a result, for an error message.
 func (q *Queue) Missing() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -40,20 +40,20 @@ type BatchConfig struct {
 	Tries      int           // calls that take tasks; 0: until none are left or the master is gone
 	GetTimeout time.Duration // how long each call waits for a task
 	Work       time.Duration // how long each task takes, besides work
-	Jobs       int           // calls in flight at once
-	Batch      int           // tasks per call
+	Jobs       int           // calls in flight at once: 1 to MaxJobs
+	Batch      int           // tasks per call: 1 to rpcwire.MaxBatch
 	Quiet      bool          // print no line per task
 }
 
 // Batch is the tutorial's worker with cfg.Jobs calls in flight at
 // once, each moving up to cfg.Batch tasks, whose results work makes. A
 // get that fails ends it as it ends the tutorial's (Finished).
-func Batch(ctx context.Context, out, stderr io.Writer, cfg BatchConfig, work func(n int) string) error {
+func Batch(ctx context.Context, out io.Writer, cfg BatchConfig, work func(n int) string) error {
+	cfg.Jobs = min(max(cfg.Jobs, 1), MaxJobs)
+	cfg.Batch = min(max(cfg.Batch, 1), rpcwire.MaxBatch)
 	serverAddr, _, _ := net.SplitHostPort(cfg.Server)
 	fmt.Fprintf(out, "Connect to server %s...\n", serverAddr)
-	connection := cfg.Config
-	connection.Log = stderr
-	m, err := Connect(ctx, cfg.Server, connection)
+	m, err := Connect(ctx, cfg.Server, cfg.Config)
 	if err != nil {
 		return err
 	}
@@ -72,13 +72,13 @@ func Batch(ctx context.Context, out, stderr io.Writer, cfg BatchConfig, work fun
 		jobs.Go(func() {
 			for cfg.Tries == 0 || tries.Add(1) <= int64(cfg.Tries) {
 				tasks, err := task.GetBatch(ctx, cfg.Batch, cfg.GetTimeout)
-				if errors.Is(err, queue.ErrEmpty) && !cfg.Quiet {
-					fmt.Fprintln(out, "task queue is empty.")
-				}
 				if Finished(err, cfg.Tries) {
-					return
+					return // without a line: each job would print one
 				}
 				if errors.Is(err, queue.ErrEmpty) {
+					if !cfg.Quiet {
+						fmt.Fprintln(out, "task queue is empty.")
+					}
 					continue
 				}
 				if err == nil {

@@ -65,10 +65,11 @@ var (
 // goQueueManager is task_worker.py's QueueManager: the worker's
 // connection to a Go master's queues.
 type goQueueManager struct {
-	client *rpc.Client
-	cfg    Config
-	closed chan struct{} // closed by Close: the renewals stop
-	leased chan struct{} // holds a token when a new lease has come
+	client    *rpc.Client
+	cfg       Config
+	closed    chan struct{} // closed by Close: the renewals stop
+	closeOnce sync.Once
+	leased    chan struct{} // holds a token when a new lease has come
 
 	mu         sync.Mutex     // guards the fields below
 	held       map[uint64]int // leases held, with the results still to send for each
@@ -203,11 +204,7 @@ func handshakeError(ctx context.Context, addr string, err error) error {
 }
 
 func (m *goQueueManager) Close() error {
-	select {
-	case <-m.closed:
-	default:
-		close(m.closed)
-	}
+	m.closeOnce.Do(func() { close(m.closed) }) // jobs of a batch worker may close it at once
 	return m.client.Close()
 }
 

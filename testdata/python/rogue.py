@@ -1,4 +1,4 @@
-"""A peer that knows the key and misbehaves, for pyserver_test.go.
+"""A peer that knows the key and misbehaves, for the Go master's tests (distributed_python_test.go).
 
 rogue.py PORT AUTHKEY MODE connects to a master at 127.0.0.1:PORT with
 multiprocessing.connection, as a worker's manager does, then sends:
