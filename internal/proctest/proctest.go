@@ -101,8 +101,13 @@ func (l *LineLog) String() string {
 }
 
 // WaitFor waits until a whole line matches re, and returns its submatches.
+// p is the process that writes to l, or nil for a log that no process
+// writes.
 func (l *LineLog) WaitFor(t testing.TB, p *Proc, re *regexp.Regexp) []string {
 	t.Helper()
+	if p == nil {
+		p = &Proc{Name: "the log", Stdout: l, Stderr: NewLineLog()} // never exits
+	}
 	timeout := time.After(Timeout)
 	for {
 		l.mu.Lock()
