@@ -40,6 +40,7 @@ type Config struct {
 	PythonLease      time.Duration // a Python worker's, which it cannot renew: 10 s
 	HandshakeTimeout time.Duration // to connect and prove the authkey: 5 s
 	IdleTimeout      time.Duration // to hang up on a worker that asks nothing: 2 min
+	ReadTimeout      time.Duration // for a message, once begun, to arrive whole: 10 s
 	MaxWorkers       int           // workers connected at once: 64
 	MaxHandshakes    int           // peers proving the authkey at once: 32
 	Log              io.Writer     // hears of the peers turned away and the results refused; nil: nobody
@@ -51,6 +52,7 @@ func (c Config) withDefaults() Config {
 	c.PythonLease = max(cmp.Or(c.PythonLease, 10*time.Second), MinLease)
 	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, 5*time.Second)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, rpcwire.DefaultIdleTimeout)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, rpcwire.DefaultReadTimeout)
 	c.MaxWorkers = cmp.Or(c.MaxWorkers, 64)
 	c.MaxHandshakes = cmp.Or(c.MaxHandshakes, 32)
 	if c.Log == nil {
@@ -179,7 +181,7 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	}
 
 	worker := queue.NewHolder(conn.RemoteAddr().String(), m.cfg.Lease, true)
-	codec := rpcwire.NewServerCodec(conn, rpcwire.Config{IdleTimeout: m.cfg.IdleTimeout}, func(err error) {
+	codec := rpcwire.NewServerCodec(conn, rpcwire.Config{IdleTimeout: m.cfg.IdleTimeout, ReadTimeout: m.cfg.ReadTimeout}, func(err error) {
 		m.queue.HungUp(worker)
 		if errors.Is(err, rpcwire.ErrFrameTooLarge) || errors.Is(err, rpcwire.ErrMalformed) {
 			m.turnedAway.Add(fmt.Sprintf("%s: hung up on it: %v", worker.Name, err), logging.Tally{"bad message": 1})

@@ -3,8 +3,12 @@
 package master
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"regexp"
 	"testing"
@@ -61,4 +65,55 @@ func TestMasterLimits(t *testing.T) {
 		t.Error("the master sent more to a peer that never answered")
 	}
 	log.WaitFor(t, nil, regexp.MustCompile(`^master: turned away 1 more peer in the last 1s \(silent: 1\)$`))
+}
+
+// A Python peer's request, once begun, must arrive within ReadTimeout, as a
+// Go worker's must, however long the master would wait for it to begin.
+func TestMasterHangsUpOnATrickledPythonRequest(t *testing.T) {
+	t.Parallel()
+	key := []byte("hello world")
+	m := New(queue.New(1, nil, nil), Config{Authkey: key, IdleTimeout: time.Hour, ReadTimeout: 100 * time.Millisecond})
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background(), 0)
+	conn, err := net.Dial("tcp", m.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(proctest.Timeout))
+	if err := pythonWorkerHandshake(conn, key); err != nil {
+		t.Fatal(err)
+	}
+	// A request of 100 bytes, of which only the length and one byte come.
+	conn.Write([]byte{0, 0, 0, 100, 0x80})
+	start := time.Now()
+	if n, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the master answered %d bytes of a request it has not had", n)
+	}
+	if waited := time.Since(start); waited > proctest.Timeout/2 {
+		t.Errorf("the master waited %v for the rest of the request", waited)
+	}
+}
+
+// pythonWorkerHandshake is a Python 3.12 worker's side of the handshake, as
+// multiprocessing.connection's answer_challenge and deliver_challenge: it
+// answers whatever challenge it gets, Go's master's too.
+func pythonWorkerHandshake(conn net.Conn, key []byte) error {
+	message, err := mpconn.ReadMessage(conn, 256)
+	if err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write(bytes.TrimPrefix(message, []byte("#CHALLENGE#")))
+	mpconn.WriteMessage(conn, append([]byte("{sha256}"), mac.Sum(nil)...))
+	if verdict, err := mpconn.ReadMessage(conn, 256); err != nil || string(verdict) != "#WELCOME#" {
+		return fmt.Errorf("the master's verdict: %q, %v", verdict, err)
+	}
+	mpconn.WriteMessage(conn, append([]byte("#CHALLENGE#{sha256}"), make([]byte, 40)...))
+	if _, err := mpconn.ReadMessage(conn, 256); err != nil { // its answer, taken on trust
+		return err
+	}
+	return mpconn.WriteMessage(conn, []byte("#WELCOME#"))
 }

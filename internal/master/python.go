@@ -224,10 +224,11 @@ func (m *QueueManager) pyPut(worker *queue.Holder, r pyRequest, leased []queue.T
 
 // readPyRequest reads one request, and hangs up with a logged reason on one
 // that is too large or not a request. It waits for a request at least as
-// long as a Python worker may work on a task.
+// long as a Python worker may work on a task; once begun, the request must
+// arrive within ReadTimeout, as a Go worker's must.
 func (m *QueueManager) readPyRequest(conn net.Conn) (pyRequest, error) {
 	conn.SetReadDeadline(time.Now().Add(max(m.cfg.IdleTimeout, m.cfg.PythonLease+pythonSlack)))
-	message, err := mpconn.ReadMessage(conn, mpconn.MaxMessage)
+	message, err := mpconn.ReadMessage(&begunWithin{conn: conn, limit: m.cfg.ReadTimeout}, mpconn.MaxMessage)
 	if err != nil {
 		if errors.Is(err, mpconn.ErrTooLong) {
 			m.turnedAway.Add(fmt.Sprintf("%s: hung up on it: %v", conn.RemoteAddr(), err), logging.Tally{"bad message": 1})
@@ -299,4 +300,21 @@ func pyStr(v any) string {
 func isString(v any) bool {
 	_, ok := v.(string)
 	return ok
+}
+
+// begunWithin reads from conn, and once the first byte has come, gives the
+// rest limit to arrive: a request may be long in coming, never in arriving.
+type begunWithin struct {
+	conn  net.Conn
+	limit time.Duration
+	begun bool
+}
+
+func (r *begunWithin) Read(p []byte) (int, error) {
+	n, err := r.conn.Read(p)
+	if n > 0 && !r.begun {
+		r.begun = true
+		r.conn.SetReadDeadline(time.Now().Add(r.limit))
+	}
+	return n, err
 }

@@ -63,13 +63,14 @@ type Config struct {
 
 // The defaults of Config.
 const (
+	DefaultReadTimeout  = 10 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultIdleTimeout  = 2 * time.Minute
 )
 
 // withDefaults fills in the zero fields.
 func (c Config) withDefaults() Config {
-	c.ReadTimeout = cmp.Or(c.ReadTimeout, 10*time.Second)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
 	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
 	c.MaxInFlight = min(cmp.Or(c.MaxInFlight, MaxInFlight), MaxInFlight)
