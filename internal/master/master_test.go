@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"multithreading/internal/mpconn"
+	"multithreading/internal/pickle"
 	"multithreading/internal/proctest"
 	"multithreading/internal/queue"
 	"multithreading/internal/worker"
@@ -116,4 +117,64 @@ func pythonWorkerHandshake(conn net.Conn, key []byte) error {
 		return err
 	}
 	return mpconn.WriteMessage(conn, []byte("#WELCOME#"))
+}
+
+// A Python worker that hangs up while its get waits, with no timeout, for
+// a task gives up its place at once, and no task is handed to it: here the
+// one place a master has for a worker goes to the next one, within a second.
+func TestDeadPythonGetGivesUpItsPlace(t *testing.T) {
+	t.Parallel()
+	key := []byte("hello world")
+	tasks := queue.New(1, nil, nil)
+	m := New(tasks, Config{Authkey: key, MaxWorkers: 1})
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background(), 0)
+	addr := m.Addr().String()
+
+	dead, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.SetDeadline(time.Now().Add(proctest.Timeout))
+	if err := pythonWorkerHandshake(dead, key); err != nil {
+		t.Fatal(err)
+	}
+	for _, request := range []pickle.Tuple{
+		{nil, "accept_connection", pickle.Tuple{"MainProcess"}, pickle.Dict{}},
+		{"task_queue", "get", pickle.Tuple{}, pickle.Dict{}}, // no timeout: until a task comes
+	} {
+		message, _ := pickle.Encode(request)
+		mpconn.WriteMessage(dead, message)
+	}
+	if _, err := mpconn.ReadMessage(dead, 256); err != nil { // accept_connection's reply
+		t.Fatal(err)
+	}
+	dead.Close()
+
+	// The next worker may knock before the master has seen the hang-up, and
+	// is then turned away, as the master's one worker too many: it learns
+	// so at its first call (the master hung up), and tries again.
+	deadline := time.Now().Add(time.Second)
+	for {
+		next, err := worker.Connect(t.Context(), addr, worker.Config{Authkey: key})
+		if err == nil {
+			_, err = next.GetTaskQueue().Get(t.Context(), 50*time.Millisecond)
+		}
+		if errors.Is(err, queue.ErrEmpty) { // in, and waiting for a task
+			tasks.Put(7)
+			if task, err := next.GetTaskQueue().Get(t.Context(), proctest.Timeout); err != nil || task.N != 7 {
+				t.Errorf("the next worker got %+v, %v; want the task, not the dead get", task, err)
+			}
+			next.Close()
+			return
+		}
+		if next != nil {
+			next.Close()
+		}
+		if !errors.Is(err, worker.ErrMasterGone) || time.Now().After(deadline) {
+			t.Fatalf("the next worker, after the dead get: %v", err)
+		}
+	}
 }

@@ -113,7 +113,8 @@ func (m *QueueManager) managerRequest(r pyRequest) (reply pickle.Tuple, accepted
 
 // servePythonQueues answers a Python worker's calls of the queues' methods
 // until its connection ends, when the tasks leased to it go back.
-func (m *QueueManager) servePythonQueues(conn net.Conn) {
+func (m *QueueManager) servePythonQueues(netConn net.Conn) {
+	conn := &watchedConn{Conn: netConn}
 	worker := queue.NewHolder(conn.RemoteAddr().String(), m.cfg.PythonLease, false)
 	defer m.queue.HungUp(worker)
 	var leased []queue.Task // oldest first: a put answers leased[0]
@@ -125,7 +126,7 @@ func (m *QueueManager) servePythonQueues(conn net.Conn) {
 		var reply pickle.Tuple
 		switch {
 		case request.ident == pyTaskQueueID && request.method == "get":
-			reply, leased = m.pyGet(worker, request, leased)
+			reply, leased = m.pyGet(conn, worker, request, leased)
 		case request.ident == pyResultQueueID && request.method == "put":
 			reply, leased = m.pyPut(worker, request, leased)
 		default:
@@ -140,19 +141,63 @@ func (m *QueueManager) servePythonQueues(conn net.Conn) {
 // pyGet is task.get(block=True, timeout=None): a task leased to worker, or
 // queue.Empty once the wait is over. A get with no timeout waits, as in
 // Python, until a task comes, or no task ever will.
-func (m *QueueManager) pyGet(worker *queue.Holder, r pyRequest, leased []queue.Task) (pickle.Tuple, []queue.Task) {
+func (m *QueueManager) pyGet(conn *watchedConn, worker *queue.Holder, r pyRequest, leased []queue.Task) (pickle.Tuple, []queue.Task) {
 	wait, err := pyGetWait(r)
 	if err != nil {
 		return pyRaise("ValueError", err.Error()), leased
 	}
 	for {
+		// While the get waits, nothing else reads the connection: watch it,
+		// so that a worker that hangs up ends its get, and its place, at once.
+		stopWatching := conn.watch(func() { m.queue.HungUp(worker) })
 		tasks, closed := m.queue.Get(worker, 1, wait.most)
+		hungUp := stopWatching()
 		if len(tasks) > 0 {
 			return pyReturn(tasks[0].N), append(leased, tasks[0])
 		}
-		if closed || !wait.untilATask {
+		if hungUp || closed || !wait.untilATask {
 			return pickle.Tuple{"#ERROR", pickle.Empty}, leased
 		}
+	}
+}
+
+// A watchedConn is a Python worker's queue connection, which the master
+// reads while it waits for a task for the worker, to see it hang up.
+type watchedConn struct {
+	net.Conn
+	early []byte // what the worker sent while it was watched, for the next Read
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	if len(c.early) > 0 {
+		n := copy(p, c.early)
+		c.early = c.early[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// watch reads the connection until the returned stop, and calls hungUp
+// (from another goroutine) as soon as the worker hangs up. stop says
+// whether it did; a byte the worker sent meanwhile is kept for Read.
+func (c *watchedConn) watch(hungUp func()) (stop func() (hungUp bool)) {
+	var gone bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b [1]byte
+		n, err := c.Conn.Read(b[:])
+		c.early = append(c.early, b[:n]...)
+		var timeout net.Error
+		if err != nil && !(errors.As(err, &timeout) && timeout.Timeout()) {
+			gone = true
+			hungUp()
+		}
+	}()
+	return func() bool {
+		c.Conn.SetReadDeadline(time.Unix(1, 0)) // wakes the read
+		<-done
+		return gone
 	}
 }
 

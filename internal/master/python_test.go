@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"testing"
 	"time"
 
@@ -87,7 +88,10 @@ func TestPyPutAfterTheLeaseRanOut(t *testing.T) {
 	masterLog := proctest.NewLineLog()
 	m := New(taskQueue, Config{Authkey: []byte("hello world"), Lease: time.Second, PythonLease: 20 * time.Millisecond, Log: masterLog})
 	slow := queue.NewHolder("127.0.0.1:7001", m.cfg.PythonLease, false)
-	reply, leased := m.pyGet(slow, pyRequest{method: "get", kwds: pickle.Dict{{Key: "timeout", Value: int64(1)}}}, nil)
+	ours, theirs := net.Pipe()
+	defer ours.Close()
+	defer theirs.Close()
+	reply, leased := m.pyGet(&watchedConn{Conn: ours}, slow, pyRequest{method: "get", kwds: pickle.Dict{{Key: "timeout", Value: int64(1)}}}, nil)
 	if diff := cmp.Diff(pyReturn(7), reply); diff != "" || len(leased) != 1 {
 		t.Fatalf("get (-want +got):\n%s", diff)
 	}
