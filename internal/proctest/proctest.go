@@ -35,8 +35,9 @@ type Proc struct {
 }
 
 // Start runs cmd, named name in the test's messages; its stdout and stderr
-// go to the Proc's logs, unless cmd has its own. The test kills it if it is
-// still running at the end.
+// go to the Proc's logs, unless cmd has its own. At the end of the test, it
+// is killed with every process it started (on Unix, its process group), so
+// that none outlives the test.
 func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
 	p := &Proc{T: t, Name: name, Cmd: cmd, Stdout: NewLineLog(), Stderr: NewLineLog(), Exited: make(chan struct{})}
@@ -46,6 +47,7 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	if p.Cmd.Stderr == nil {
 		p.Cmd.Stderr = p.Stderr
 	}
+	inGroup(p.Cmd)
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
@@ -55,7 +57,7 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 		close(p.Exited)
 	}()
 	t.Cleanup(func() {
-		p.Cmd.Process.Kill()
+		killGroup(p.Cmd)
 		<-p.Exited
 	})
 	return p

@@ -129,32 +129,21 @@ func Run(t *testing.T, py Python, stdin []byte, script string, args ...string) [
 // into a clean shutdown of its manager's process, then if need be SIGKILL.
 func Start(t testing.TB, py Python, name, script string, args ...string) (*proctest.Proc, io.WriteCloser) {
 	t.Helper()
-	p := &proctest.Proc{T: t, Name: name, Stdout: proctest.NewLineLog(), Stderr: proctest.NewLineLog(), Exited: make(chan struct{}),
-		Cmd: exec.Command(py.Path, append([]string{Script(t, script)}, args...)...)}
-	p.Cmd.Stdout, p.Cmd.Stderr = p.Stdout, p.Stderr
+	cmd := exec.Command(py.Path, append([]string{Script(t, script)}, args...)...)
 	// The manager's own process could outlive a killed master and hold its
 	// stdout open: Wait need not wait for it.
-	p.Cmd.WaitDelay = 5 * time.Second
-	stdin, err := p.Cmd.StdinPipe()
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() {
-		p.Cmd.Wait()
-		p.Exit = p.Cmd.ProcessState.ExitCode()
-		close(p.Exited)
-	}()
+	p := proctest.Start(t, name, cmd) // which kills what is left of it, last
 	t.Cleanup(func() {
 		stdin.Close()
 		p.Cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.Exited:
-		case <-time.After(5 * time.Second):
-			p.Cmd.Process.Kill()
-			<-p.Exited
+		case <-time.After(5 * time.Second): // proctest kills it
 		}
 	})
 	return p, stdin
