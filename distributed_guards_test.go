@@ -4,15 +4,18 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/rpc"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 
 	"multithreading/internal/mpconn"
 	"multithreading/internal/proctest"
+	"multithreading/internal/pythontest"
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
 )
@@ -174,5 +178,114 @@ func TestMasterPrintsResultsEscaped(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, proctest.Lines(master.Stdout.String())); diff != "" {
 		t.Errorf("master's output (-want +got):\n%s", diff)
+	}
+}
+
+// flood runs peers against addr until the test ends, none of them knowing
+// the key: each connects, does what speak does, then holds on until the
+// master closes it, and connects again at once.
+func flood(t *testing.T, addr string, peers int, speak func(conn net.Conn)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var flooders sync.WaitGroup
+	t.Cleanup(func() { cancel(); flooders.Wait() })
+	for range peers {
+		flooders.Go(func() {
+			var dialer net.Dialer
+			for ctx.Err() == nil {
+				conn, err := dialer.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					continue // the master is out of room, or the test is over
+				}
+				stop := context.AfterFunc(ctx, func() { conn.Close() })
+				speak(conn)
+				io.Copy(io.Discard, conn) // until the master hangs up
+				stop()
+				conn.Close()
+			}
+		})
+	}
+}
+
+// The floods of peers that do not know the key: each holds a connection
+// until the master closes it, then comes again at once. The slow one sends
+// a byte and waits; the fast ones are done in a moment, and come back.
+var floods = []struct {
+	name  string
+	peers int
+	fast  bool
+	speak func(net.Conn)
+}{
+	{"one byte each, then silence", 32, false, func(c net.Conn) { c.Write([]byte{0}) }},
+	{"silence", 40, true, func(net.Conn) {}},
+	{"a wrong key", 40, true, func(c net.Conn) { mpconn.ClientHandshake(c, []byte("wrong"), rand.Reader) }},
+	{"four bytes, then gone", 40, true, func(c net.Conn) { c.Write([]byte{0, 0, 0, 0}); c.Close() }},
+}
+
+// No flood can lock a Go worker out: the master closes the peer that has
+// proven least, the oldest in the line, whatever bytes it sent, and no
+// faster than a flood could crowd out a worker that has just come in. The
+// worker gets its task well within its --retry; the master's log and
+// memory stay small.
+func TestFloodsCannotLockAGoWorkerOut(t *testing.T) {
+	t.Parallel()
+	for _, tc := range floods {
+		t.Run(tc.name, func(t *testing.T) { // one flood at a time: each takes a core
+			master, addr := startMaster(t, "--tasks", "1", "--quiet")
+			flood(t, addr, tc.peers, tc.speak)
+			started := time.Now()
+			worker := start(t, "go worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms", "--retry", "10s")
+			worker.Stdout.WaitFor(t, worker, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+			if took := time.Since(started); took > 5*time.Second {
+				t.Errorf("the worker got its task after %v", took)
+			}
+			if exit := master.Wait(); exit != 0 {
+				t.Fatalf("master exited %d: %s", exit, master.Stderr)
+			}
+			if peak := peakMiB(t, master); peak > 64 {
+				t.Errorf("master's peak memory %.1f MiB under the flood", peak)
+			}
+			if lines := proctest.Lines(master.Stderr.String()); len(lines) > 100 {
+				t.Errorf("master's log: %d lines", len(lines))
+			}
+		})
+	}
+}
+
+// No flood can lock the tutorial's own Python worker out either, though it
+// makes six connections a run, answers more slowly than Go and never tries
+// again: of several started at once, every one gets in under the slow
+// flood, and at least 8 of 10 under the fast ones, where the flood shares
+// this test's two cores with them. Getting in is printing a line of the
+// listing's loop, a task run or an empty queue.
+func TestFloodsCannotLockPythonWorkersOut(t *testing.T) {
+	t.Parallel()
+	pythons := pythontest.ForTest(t)
+	py := pythons[len(pythons)-1]
+	inLine := regexp.MustCompile(`(?m)^(run task \d+ \* \d+\.\.\.|task queue is empty\.)$`)
+	for _, tc := range floods {
+		t.Run(tc.name, func(t *testing.T) { // one flood at a time: each takes a core
+			workers, atLeast := 5, 5
+			if tc.fast {
+				workers, atLeast = 10, 8
+			}
+			_, addr := startMaster(t, "--tasks", strconv.Itoa(workers), "--timeout", "30s")
+			flood(t, addr, tc.peers, tc.speak)
+			var pythonWorkers []*proctest.Proc
+			for range workers {
+				pythonWorkers = append(pythonWorkers, startPyWorker(t, py, "python worker", addr, "--tries", "1"))
+			}
+			in := 0
+			for _, w := range pythonWorkers {
+				w.Wait()
+				if inLine.MatchString(w.Stdout.String()) {
+					in++
+				}
+			}
+			t.Logf("%d of %d Python workers got in", in, workers)
+			if in < atLeast {
+				t.Errorf("%d of %d Python workers got in, want at least %d", in, workers, atLeast)
+			}
+		})
 	}
 }

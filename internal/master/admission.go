@@ -2,14 +2,19 @@
 // master says whom it turned away without drowning its own output.
 //
 // A peer that has not proven the authkey costs the master a file descriptor
-// and a goroutine for up to Config.HandshakeTimeout. At most MaxHandshakes such
-// peers wait at once: one more, or an accept that fails for lack of file
-// descriptors, closes the oldest of them that has said nothing yet (the
-// master speaks first, so a worker answers within a round trip, and a flood
-// of silent connections never does). The flood then churns through a fixed
-// number of descriptors, and a good worker in the line gets in within
-// moments. What the master turned away, and the results it
-// refused, it reports in full once a second and sums up for the rest.
+// and a goroutine for up to Config.HandshakeTimeout. At most MaxHandshakes
+// such peers wait at once: one more, or an accept that fails for lack of
+// file descriptors, closes the oldest of them. A worker proves the key
+// within a round trip of its connecting, and the oldest peer in the line
+// has proven least: it has had longest to prove it, whatever bytes it has
+// sent. (Closing the one that has sent nothing yet, as this once did, let a
+// flood of peers that send one byte each lock every worker out: the master
+// speaks first, so the newest worker is the one that has not spoken.) A
+// flood then churns through a fixed number of descriptors, each flooding
+// peer holding one for as long as it takes MaxHandshakes newer ones to
+// come, and a worker in the line gets in within moments. What the master
+// turned away, and the results it refused, it reports in full once a
+// second and sums up for the rest.
 
 package master
 
@@ -19,7 +24,6 @@ import (
 	"io"
 	"net"
 	"slices"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,10 +38,18 @@ const (
 	tooManyWorkers = "too many workers"
 )
 
+// crowdOutEvery paces the closing of handshakes to make room: a full line
+// turns over at most once every crowdOutEvery, so a peer let in has
+// MaxHandshakes times it (a third of a second) to prove the key before it
+// is the oldest, however fast a flood reconnects. The peers that come
+// meanwhile wait in the kernel's queue of connections, in order.
+const crowdOutEvery = 10 * time.Millisecond
+
 // serve accepts connections until the listener closes.
 func (m *QueueManager) serve() {
 	defer close(m.served)
 	pause := 5 * time.Millisecond
+	var lastCrowdOut time.Time // the accept loop's alone
 	for {
 		conn, err := m.listener.Accept()
 		if errors.Is(err, net.ErrClosed) {
@@ -47,7 +59,9 @@ func (m *QueueManager) serve() {
 			// Out of file descriptors, say. The oldest handshake gives up
 			// its own, so the next peer in line can be accepted; if none
 			// is waiting, wait, as net/http does.
+			time.Sleep(time.Until(lastCrowdOut.Add(crowdOutEvery)))
 			if m.crowdOut() {
+				lastCrowdOut = time.Now()
 				continue
 			}
 			m.turnedAway.Add(fmt.Sprintf("accept: %v", err), logging.Tally{"accept failed": 1})
@@ -56,6 +70,10 @@ func (m *QueueManager) serve() {
 			continue
 		}
 		pause = 5 * time.Millisecond
+		if m.lineIsFull() {
+			time.Sleep(time.Until(lastCrowdOut.Add(crowdOutEvery)))
+			lastCrowdOut = time.Now() // admit makes room, unless a handshake ended meanwhile
+		}
 		if peer := m.admit(conn); peer != nil {
 			// The handshake runs off the accept loop, so a silent peer
 			// holds up no one else.
@@ -67,16 +85,14 @@ func (m *QueueManager) serve() {
 // A pendingPeer is a connection still proving the key.
 type pendingPeer struct {
 	net.Conn
-	spoke      atomic.Bool // it has sent a byte
-	crowdedOut bool        // closed to make room; guarded by the manager's mu
+	crowdedOut bool // closed to make room; guarded by the manager's mu
 }
 
-func (p *pendingPeer) Read(b []byte) (int, error) {
-	n, err := p.Conn.Read(b)
-	if n > 0 {
-		p.spoke.Store(true)
-	}
-	return n, err
+// lineIsFull reports whether as many peers as may are proving the key.
+func (m *QueueManager) lineIsFull() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.handshaking) >= m.cfg.MaxHandshakes
 }
 
 // admit counts conn among the handshakes in progress, making room if need
@@ -103,15 +119,13 @@ func (m *QueueManager) crowdOut() bool {
 	return m.crowdOutLocked()
 }
 
-// crowdOutLocked closes the oldest handshake whose peer has said nothing,
-// or failing that the oldest. m.mu must be held.
+// crowdOutLocked closes the oldest handshake. m.mu must be held.
 func (m *QueueManager) crowdOutLocked() bool {
 	if len(m.handshaking) == 0 {
 		return false
 	}
-	i := max(0, slices.IndexFunc(m.handshaking, func(p *pendingPeer) bool { return !p.spoke.Load() }))
-	peer := m.handshaking[i]
-	m.handshaking = slices.Delete(m.handshaking, i, i+1)
+	peer := m.handshaking[0]
+	m.handshaking = slices.Delete(m.handshaking, 0, 1)
 	peer.crowdedOut = true
 	peer.Close()
 	return true
