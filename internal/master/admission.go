@@ -88,6 +88,18 @@ type pendingPeer struct {
 	crowdedOut bool // closed to make room; guarded by the manager's mu
 }
 
+// reserve counts conn among the workers, whose handshake is about to end
+// well, if there is room for it, or says there is none (mpconn.ErrBusy).
+func (m *QueueManager) reserve(conn net.Conn) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.workers) >= m.cfg.MaxWorkers {
+		return mpconn.ErrBusy
+	}
+	m.workers[conn] = struct{}{}
+	return nil
+}
+
 // lineIsFull reports whether as many peers as may are proving the key.
 func (m *QueueManager) lineIsFull() bool {
 	m.mu.Lock()
@@ -141,12 +153,20 @@ func (m *QueueManager) admitted(peer *pendingPeer, protocol mpconn.Protocol, err
 	if i := slices.Index(m.handshaking, peer); i >= 0 {
 		m.handshaking = slices.Delete(m.handshaking, i, i+1)
 	}
+	_, reserved := m.workers[peer.Conn]
+	if err != nil || m.stopping {
+		delete(m.workers, peer.Conn) // a place reserved for it, if it got that far
+	}
 	var timeout net.Error
 	switch {
 	case m.stopping:
 		return shuttingDown
 	case wasCrowdedOut:
 		return crowdedOut
+	case errors.Is(err, mpconn.ErrBusy):
+		return tooManyWorkers
+	case err == nil && reserved:
+		return ""
 	case err == nil && len(m.workers) >= m.cfg.MaxWorkers:
 		return tooManyWorkers
 	case err == nil:

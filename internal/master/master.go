@@ -158,7 +158,10 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	conn := peer.Conn
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
-	protocol, err := mpconn.ServerHandshake(peer, m.cfg.Authkey, rand.Reader)
+	// A Go worker is counted as it proves the key, and told if there is no
+	// room for it; a Python worker, after its handshake, which knows no way
+	// to say so.
+	protocol, err := mpconn.ServerHandshake(peer, m.cfg.Authkey, rand.Reader, func() error { return m.reserve(conn) })
 	switch why := m.admitted(peer, protocol, err); why {
 	case "":
 	case shuttingDown: // not worth a line: the master is done

@@ -50,7 +50,7 @@ func serveLikePython(t *testing.T, listener net.Listener, authkey string, tasks 
 		go func() {
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(proctest.Timeout))
-			protocol, err := mpconn.ServerHandshake(conn, []byte(authkey), rand.Reader)
+			protocol, err := mpconn.ServerHandshake(conn, []byte(authkey), rand.Reader, nil)
 			recorded.mu.Lock()
 			recorded.protocols = append(recorded.protocols, protocol)
 			recorded.mu.Unlock()

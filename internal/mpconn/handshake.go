@@ -38,7 +38,12 @@ var (
 	challengeTag = []byte("#CHALLENGE#")
 	welcome      = []byte("#WELCOME#")
 	failure      = []byte("#FAILURE#")
+	busy         = []byte("#BUSY#") // the Go dialect's: the key is right, but there is no room
 )
+
+// ErrBusy means that a Go master knows the worker's key but serves as many
+// workers as it may: the worker may try again later.
+var ErrBusy = errors.New("the master serves as many workers as it may")
 
 // ErrAuth means the other side does not know the authkey, or thinks we don't.
 var ErrAuth = errors.New("authentication failed")
@@ -46,7 +51,7 @@ var ErrAuth = errors.New("authentication failed")
 // ServerHandshake is the master's side: deliver a challenge, then answer
 // one. It says which protocol the worker speaks. Its challenge comes from
 // random: crypto/rand.Reader, but for tests.
-func ServerHandshake(conn io.ReadWriter, authkey []byte, random io.Reader) (Protocol, error) {
+func ServerHandshake(conn io.ReadWriter, authkey []byte, random io.Reader, admit func() error) (Protocol, error) {
 	challenge, err := masterChallenge(random)
 	if err != nil {
 		return 0, err
@@ -68,6 +73,12 @@ func ServerHandshake(conn io.ReadWriter, authkey []byte, random io.Reader) (Prot
 	case !hmac.Equal(answer, sign(authkey, "worker", challenge)):
 		WriteMessage(conn, failure) // best effort: the peer learns why we hang up
 		return protocol, fmt.Errorf("%w: the worker did not prove it knows the authkey", ErrAuth)
+	}
+	if admit != nil {
+		if err := admit(); err != nil {
+			WriteMessage(conn, busy) // best effort, as above
+			return protocol, err
+		}
 	}
 	if err := WriteMessage(conn, welcome); err != nil {
 		return protocol, err
@@ -139,7 +150,10 @@ func answer(conn io.ReadWriter, authkey []byte, self, peer string, message []byt
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(verdict, welcome) {
+	switch {
+	case bytes.Equal(verdict, busy):
+		return ErrBusy
+	case !bytes.Equal(verdict, welcome):
 		return fmt.Errorf("%w: the %s rejected our authkey", ErrAuth, peer)
 	}
 	return nil

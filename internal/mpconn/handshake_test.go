@@ -25,7 +25,7 @@ func handshake(masterKey, workerKey string) (masterErr, workerErr error) {
 	worker.SetDeadline(deadline)
 	errs := make(chan error, 1)
 	go func() {
-		_, err := ServerHandshake(master, []byte(masterKey), rand.Reader)
+		_, err := ServerHandshake(master, []byte(masterKey), rand.Reader, nil)
 		errs <- err
 		master.Close()
 	}()
@@ -118,7 +118,7 @@ func TestHandshakeBoundsReads(t *testing.T) {
 	} {
 		for side, handshake := range map[string]func(io.ReadWriter, []byte, io.Reader) error{
 			"master": func(conn io.ReadWriter, key []byte, random io.Reader) error {
-				_, err := ServerHandshake(conn, key, random)
+				_, err := ServerHandshake(conn, key, random, nil)
 				return err
 			},
 			"worker": ClientHandshake,
@@ -188,7 +188,7 @@ func FuzzServerHandshake(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 64})
 	f.Fuzz(func(t *testing.T, sent []byte) {
 		peer := peerSending(sent)
-		_, err := ServerHandshake(peer, key, zeroChallenge())
+		_, err := ServerHandshake(peer, key, zeroChallenge(), nil)
 		if err == nil && !slices.ContainsFunc(answers, func(a []byte) bool { return bytes.Equal(message(sent, 0), a) }) {
 			t.Fatalf("authenticated a peer that did not sign the challenge: %x", sent)
 		}
@@ -242,7 +242,7 @@ func BenchmarkHandshake(b *testing.B) {
 			}
 			go func() {
 				defer conn.Close()
-				ServerHandshake(conn, key, rand.Reader)
+				ServerHandshake(conn, key, rand.Reader, nil)
 			}()
 		}
 	}()

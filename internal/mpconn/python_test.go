@@ -131,7 +131,7 @@ func pyHandshakeAsMaster(t *testing.T, py pythontest.Python, pythonKey string, w
 	conn := accept(t, listener, worker)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(proctest.Timeout))
-	got, err := ServerHandshake(conn, []byte("hello world"), rand.Reader)
+	got, err := ServerHandshake(conn, []byte("hello world"), rand.Reader, nil)
 	if got != want {
 		t.Errorf("the master found the worker speaks %v, want %v", got, want)
 	}

@@ -116,7 +116,11 @@ func Connect(ctx context.Context, addr string, cfg Config) (QueueManager, error)
 			return nil, err
 		}
 		if !said {
-			fmt.Fprintf(cfg.Log, "worker: no master at %s yet; trying for up to %v\n", addr, retry)
+			if errors.Is(err, mpconn.ErrBusy) {
+				fmt.Fprintf(cfg.Log, "worker: the master at %s serves as many workers as it may; trying for up to %v\n", addr, retry)
+			} else {
+				fmt.Fprintf(cfg.Log, "worker: no master at %s yet; trying for up to %v\n", addr, retry)
+			}
 		}
 		if err := cli.Sleep(ctx, pause); err != nil {
 			return nil, err
@@ -128,7 +132,7 @@ func Connect(ctx context.Context, addr string, cfg Config) (QueueManager, error)
 // retriable says whether a failed connection may succeed later: nobody
 // listens yet, or a master crowded with peers closed the handshake.
 func retriable(err error) bool {
-	return errors.Is(err, ErrNoMaster) || isHangUp(err)
+	return errors.Is(err, ErrNoMaster) || errors.Is(err, mpconn.ErrBusy) || isHangUp(err)
 }
 
 // isHangUp reports whether err says that the master hung up: the
@@ -199,6 +203,8 @@ func handshakeError(ctx context.Context, addr string, err error) error {
 		return cli.Stopped(ctx)
 	case errors.Is(err, mpconn.ErrAuth):
 		return err
+	case errors.Is(err, mpconn.ErrBusy):
+		return fmt.Errorf("cannot connect to %s: %w", addr, err)
 	}
 	return fmt.Errorf("cannot connect to %s: %w (is that a master?)", addr, err)
 }

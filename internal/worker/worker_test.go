@@ -40,7 +40,7 @@ func fakeMaster(t *testing.T, queue any) string {
 			return
 		}
 		defer conn.Close()
-		if _, err := mpconn.ServerHandshake(conn, []byte("hello world"), rand.Reader); err != nil {
+		if _, err := mpconn.ServerHandshake(conn, []byte("hello world"), rand.Reader, nil); err != nil {
 			return
 		}
 		server := rpc.NewServer()
