@@ -69,7 +69,8 @@ type goQueueManager struct {
 	cfg       Config
 	closed    chan struct{} // closed by Close: the renewals stop
 	closeOnce sync.Once
-	leased    chan struct{} // holds a token when a new lease has come
+	noAnswer  atomic.Pointer[error] // why a call's timer closed the connection
+	leased    chan struct{}         // holds a token when a new lease has come
 
 	mu         sync.Mutex     // guards the fields below
 	held       map[uint64]int // leases held, with the results still to send for each
@@ -222,8 +223,13 @@ func (m *goQueueManager) call(ctx context.Context, method string, args, reply an
 	}
 	stop := context.AfterFunc(ctx, func() { m.client.Close() })
 	defer stop()
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(timeout, func() { timedOut.Store(true); m.client.Close() })
+	timer := time.AfterFunc(timeout, func() {
+		// Every call on the connection ends with it, and says why: a put
+		// cut off by a renewal's timeout did not see the master hang up.
+		why := fmt.Errorf("%w: no answer to %s within %v", ErrNoAnswer, method, timeout)
+		m.noAnswer.CompareAndSwap(nil, &why)
+		m.client.Close()
+	})
 	defer timer.Stop()
 	err := m.client.Call(method, args, reply)
 	var serverErr rpc.ServerError
@@ -232,8 +238,8 @@ func (m *goQueueManager) call(ctx context.Context, method string, args, reply an
 		return nil
 	case ctx.Err() != nil:
 		return cli.Stopped(ctx)
-	case timedOut.Load():
-		return fmt.Errorf("%w: no answer to %s within %v", ErrNoAnswer, method, timeout)
+	case m.noAnswer.Load() != nil:
+		return *m.noAnswer.Load()
 	case errors.As(err, &serverErr):
 		return err
 	case isHangUp(err):

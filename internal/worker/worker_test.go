@@ -64,3 +64,39 @@ func TestWorkerRefusesALargerBatch(t *testing.T) {
 		t.Errorf("got %d tasks, error %q; want none, and %q", len(tasks), fmt.Sprint(err), want)
 	}
 }
+
+// silentQueue is a master's task queue that never answers: each get waits
+// until the test is over.
+type silentQueue struct{ over chan struct{} }
+
+func (q silentQueue) Get(rpcwire.GetArgs, *rpcwire.TaskBatch) error {
+	<-q.over
+	return nil
+}
+
+// When one call's timer finds the master silent, it closes the connection,
+// and every call on it ends: each says the master stopped answering, not
+// that it hung up, whichever timer went off first.
+func TestSilentMasterEndsEveryCall(t *testing.T) {
+	t.Parallel()
+	over := make(chan struct{})
+	defer close(over)
+	m, err := Connect(t.Context(), fakeMaster(t, silentQueue{over}), Config{Authkey: []byte("hello world"), ReplyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	long := make(chan error, 1)
+	go func() {
+		_, err := m.GetTaskQueue().Get(t.Context(), time.Minute) // would wait a minute
+		long <- err
+	}()
+	_, short := m.GetTaskQueue().Get(t.Context(), 0)
+	want := "the master stopped answering: no answer to TaskQueue.Get within 50ms"
+	if fmt.Sprint(short) != want {
+		t.Errorf("the call whose timer went off: %v, want %q", short, want)
+	}
+	if err := <-long; fmt.Sprint(err) != want {
+		t.Errorf("the call cut off with it: %v, want %q", err, want)
+	}
+}
