@@ -87,8 +87,9 @@ var (
 
 // framedGob reads and writes gob messages, a frame at a time, on conn.
 type framedGob struct {
-	conn net.Conn
-	cfg  Config
+	conn      net.Conn
+	cfg       Config
+	allowType func(typeShape) bool // the type definitions the peer may send; nil: any
 
 	// Reading: the decoder reads the current frame from frame, and
 	// reaches its end instead of reading on into the next frame.
@@ -137,14 +138,20 @@ func (f *framedGob) readFrame(idle time.Duration) error {
 	if f.in.Buffered() < int(size) {
 		f.setReadDeadline(f.cfg.ReadTimeout)
 	}
-	if cap(f.buffer) < int(size) || cap(f.buffer) > keptBuffer {
-		f.buffer = make([]byte, size)
+	if cap(f.buffer) > keptBuffer {
+		f.buffer = nil
 	}
-	f.buffer = f.buffer[:size]
-	if _, err := io.ReadFull(f.in, f.buffer); err != nil {
+	// The buffer grows as the frame's bytes come, never ahead of them: a
+	// length alone makes the master allocate nothing.
+	frame := bytes.NewBuffer(f.buffer[:0])
+	if _, err := io.CopyN(frame, f.in, int64(size)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return f.fail(err)
 	}
-	types, typeBytes, err := checkGobTypes(f.buffer)
+	f.buffer = frame.Bytes()
+	types, typeBytes, err := checkGobTypes(f.buffer, f.allowType)
 	if err != nil {
 		return f.fail(fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
@@ -229,6 +236,7 @@ type serverCodec struct {
 // ServeCodec. ended hears, once, why the connection is finished.
 func NewServerCodec(conn net.Conn, cfg Config, ended func(error)) rpc.ServerCodec {
 	f := newFramedGob(conn, cfg)
+	f.allowType = isWorkerType
 	return &serverCodec{framedGob: f, slots: make(chan struct{}, f.cfg.MaxInFlight), ended: ended}
 }
 

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"net"
 	"net/rpc"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
-	"multithreading/internal/queue"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // scriptedConn is a connection whose peer sends fixed bytes and hears
@@ -42,7 +45,7 @@ func requestFrames(t testing.TB, calls ...any) []byte {
 	codec := newFramedGob(&recordingConn{scriptedConn: newScriptedConn(nil), out: &sent}, Config{})
 	for i, body := range calls {
 		method := "TaskQueue.Get"
-		if _, ok := body.([]queue.Result); ok {
+		if _, ok := body.(ResultBatch); ok {
 			method = "ResultQueue.Put"
 		}
 		if err := codec.write(&rpc.Request{ServiceMethod: method, Seq: uint64(i)}, body); err != nil {
@@ -80,11 +83,11 @@ func TestCodecRefusesOversizedFrame(t *testing.T) {
 // Two calls, as a worker sends them, read back whole.
 func TestCodecReadsWhatTheClientWrites(t *testing.T) {
 	t.Parallel()
-	sent := requestFrames(t, GetArgs{Max: 3, Wait: time.Second}, []queue.Result{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}})
+	sent := requestFrames(t, GetArgs{Max: 3, Wait: time.Second}, ResultBatch{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}})
 	codec := NewServerCodec(newScriptedConn(sent), Config{}, func(error) {}).(*serverCodec)
 	var request rpc.Request
 	var args GetArgs
-	var results []queue.Result
+	var results ResultBatch
 	if err := codec.ReadRequestHeader(&request); err != nil || request.ServiceMethod != "TaskQueue.Get" {
 		t.Fatalf("first header %+v, %v", request, err)
 	}
@@ -106,25 +109,42 @@ func TestCodecReadsWhatTheClientWrites(t *testing.T) {
 func FuzzServerCodec(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(requestFrames(f, GetArgs{Max: 1, Wait: time.Second}))
-	f.Add(requestFrames(f, []queue.Result{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}}, GetArgs{Max: 2}))
+	f.Add(requestFrames(f, ResultBatch{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}}, GetArgs{Max: 2}))
 	f.Add(binary.BigEndian.AppendUint32(nil, 0xffffffff))
 	f.Add(append(binary.BigEndian.AppendUint32(nil, 3), 1, 2, 3))
+	f.Add(deepRequest(f, 100_000)) // the amplification a review found, 0.6 MB deep
 	f.Fuzz(func(t *testing.T, sent []byte) {
 		conn := newScriptedConn(sent)
-		codec := NewServerCodec(conn, Config{}, func(error) {}).(*serverCodec)
-		for frames := 0; ; frames++ {
-			var request rpc.Request
-			if codec.ReadRequestHeader(&request) != nil {
-				break
+		read := func() {
+			codec := NewServerCodec(conn, Config{}, func(error) {}).(*serverCodec)
+			for frames := 0; ; frames++ {
+				var request rpc.Request
+				if codec.ReadRequestHeader(&request) != nil {
+					break
+				}
+				if codec.ReadRequestBody(argsOf(request.ServiceMethod)) != nil {
+					break
+				}
+				<-codec.slots
+				if frames > len(sent)/frameHeader {
+					t.Errorf("read %d requests from %d bytes", frames, len(sent))
+					break
+				}
 			}
-			var results []queue.Result
-			if codec.ReadRequestBody(&results) != nil {
-				break
-			}
-			<-codec.slots
-			if frames > len(sent)/frameHeader {
-				t.Fatalf("read %d requests from %d bytes", frames, len(sent))
-			}
+		}
+		// The memory the master's side of a connection takes to read what a
+		// peer sends, its goroutine's stack included, is at most what a
+		// codec costs to start and a few times the bytes. The counters are
+		// the whole process's, which the fuzzer shares: the least of three
+		// readings counts.
+		bound := 256<<10 + 8*len(sent)
+		grew := memoryTakenBy(read)
+		for try := 1; try < 3 && grew > bound; try++ {
+			conn = newScriptedConn(sent)
+			grew = min(grew, memoryTakenBy(read))
+		}
+		if grew > bound {
+			t.Errorf("reading %d bytes took %d bytes of memory, over %d", len(sent), grew, bound)
 		}
 		if conn.readBytes() > len(sent) {
 			t.Fatalf("read %d bytes of %d", conn.readBytes(), len(sent))
@@ -146,4 +166,110 @@ func TestServerCodecIdleTimeout(t *testing.T) {
 	if !errors.As(err, &timeout) || !timeout.Timeout() || ended != err {
 		t.Errorf("an idle peer: error %v, ended with %v; want a timeout, heard", err, ended)
 	}
+}
+
+// The type definitions a worker's requests carry are workerTypes, no more,
+// no fewer: were a message to change, this says to change the list.
+func TestWorkerTypes(t *testing.T) {
+	t.Parallel()
+	var sent []typeShape
+	for _, body := range []any{GetArgs{Max: 1, Wait: time.Second}, ResultBatch{{ID: 1, Lease: 2, Text: "1 * 1 = 1"}}, LeaseList{1}} {
+		frame := requestFrames(t, body)[frameHeader:]
+		for len(frame) > 0 {
+			size, n := gobUint(frame)
+			r := gobReader{b: frame[n : n+int(size)]}
+			frame = frame[n+int(size):]
+			if id := r.int(); id < 0 {
+				shape, ok := readTypeShape(&r)
+				if !ok {
+					t.Fatalf("a definition of %T that does not parse", body)
+				}
+				if !slices.ContainsFunc(sent, func(s typeShape) bool { return s.name == shape.name }) {
+					sent = append(sent, shape)
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff(workerTypes, sent, cmp.AllowUnexported(typeShape{}, fieldShape{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("the types a worker defines (-workerTypes +sent):\n%s", diff)
+	}
+}
+
+// A peer that knows the key may define no type a worker does not send: not
+// an extra field, and not a type that holds itself, whose values gob would
+// decode however deep they go (a 0.9 MB frame made a master hold 247 MB).
+func TestCodecTakesOnlyWorkerTypes(t *testing.T) {
+	t.Parallel()
+	type Node struct {
+		Name string
+		Kids []Node
+	}
+	type GetArgs struct { // the worker's, and one more field
+		Max   int
+		Wait  time.Duration
+		Extra Node
+	}
+	deep := Node{Name: "root"}
+	for range 1000 {
+		deep = Node{Name: "n", Kids: []Node{deep}}
+	}
+	for _, body := range []any{GetArgs{Max: 1, Extra: deep}, deep} {
+		codec := NewServerCodec(newScriptedConn(requestFrames(t, body)), Config{}, func(error) {}).(*serverCodec)
+		var request rpc.Request
+		err := codec.ReadRequestHeader(&request)
+		if err == nil {
+			err = codec.ReadRequestBody(nil)
+		}
+		if !errors.Is(err, errUnknownType) {
+			t.Errorf("%T: %v, want %v", body, err, errUnknownType)
+		}
+	}
+}
+
+// memoryTakenBy runs read in a goroutine of its own and returns the bytes
+// it allocated on the heap and grew its stack by (gob's decoder recurses as
+// deep as a value nests).
+func memoryTakenBy(read func()) int {
+	var before, after runtime.MemStats
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.ReadMemStats(&before)
+		read()
+		runtime.ReadMemStats(&after)
+	}()
+	<-done
+	return int(after.TotalAlloc-before.TotalAlloc) + max(0, int(after.StackInuse)-int(before.StackInuse))
+}
+
+// deepRequest is a get whose arguments carry a field more than a worker's,
+// of a type that holds itself, nested depth deep.
+func deepRequest(t testing.TB, depth int) []byte {
+	type Node struct {
+		Name string
+		Kids []Node
+	}
+	type GetArgs struct {
+		Max   int
+		Wait  time.Duration
+		Extra Node
+	}
+	deep := Node{Name: "leaf"}
+	for range depth {
+		deep = Node{Name: "n", Kids: []Node{deep}}
+	}
+	return requestFrames(t, GetArgs{Max: 1, Extra: deep})
+}
+
+// argsOf is where the master's net/rpc server decodes a method's arguments.
+func argsOf(method string) any {
+	switch method {
+	case "TaskQueue.Get":
+		return new(GetArgs)
+	case "TaskQueue.Renew":
+		return new(LeaseList)
+	case "ResultQueue.Put":
+		return new(ResultBatch)
+	}
+	return nil // discarded
 }

@@ -12,16 +12,21 @@
 
 package rpcwire
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
 
 // gobInterface is gob's id for the interface type.
 const gobInterface = 8
 
 // checkGobTypes reads the gob messages in frame: each is a length, then a
 // type id, negative for a type definition. It counts the definitions and
-// their bytes, and refuses an interface, in a definition or as a value. A
-// frame that does not parse is left to gob to refuse.
-func checkGobTypes(frame []byte) (definitions, bytes int, err error) {
+// their bytes, and refuses an interface, in a definition or as a value, and
+// a definition that allow (if not nil) does not take. A frame that does not
+// parse is left to gob to refuse.
+func checkGobTypes(frame []byte, allow func(typeShape) bool) (definitions, bytes int, err error) {
 	for len(frame) > 0 {
 		size, n := gobUint(frame)
 		if n == 0 || size > uint64(len(frame)-n) {
@@ -38,15 +43,43 @@ func checkGobTypes(frame []byte) (definitions, bytes int, err error) {
 		case id < 0:
 			definitions++
 			bytes += len(message)
+			definition := r
 			if refersToInterface(&r) {
 				return definitions, bytes, errInterfaceType
+			}
+			if shape, ok := readTypeShape(&definition); allow != nil && (!ok || !allow(shape)) {
+				return definitions, bytes, fmt.Errorf("%w: %+v", errUnknownType, shape)
 			}
 		}
 	}
 	return definitions, bytes, nil
 }
 
-var errInterfaceType = errors.New("a type with an interface in it")
+var (
+	errInterfaceType = errors.New("a type with an interface in it")
+	errUnknownType   = errors.New("a type that no worker sends")
+)
+
+// workerTypes are the type definitions that a worker's requests carry, as
+// this package's client sends them (TestWorkerTypes): the only ones the
+// master's side of a connection takes. A peer that knows the key may not
+// define others, such as a type that holds itself, whose values gob
+// would decode however deep they go.
+var workerTypes = []typeShape{
+	{kind: 2, name: "Request", fields: []fieldShape{{"ServiceMethod", 6}, {"Seq", 3}}},
+	{kind: 2, name: "GetArgs", fields: []fieldShape{{"Max", 2}, {"Wait", 2}}},
+	{kind: 4, name: "ResultBatch"},
+	{kind: 2, name: "Result", fields: []fieldShape{{"ID", 2}, {"Lease", 3}, {"Text", 6}}},
+	{kind: 4, name: "LeaseList"},
+}
+
+// isWorkerType says whether shape is one of workerTypes.
+func isWorkerType(shape typeShape) bool {
+	return slices.ContainsFunc(workerTypes, func(known typeShape) bool {
+		return known.kind == shape.kind && known.name == shape.name &&
+			slices.Equal(known.fields, shape.fields) && len(shape.elems) == 0
+	})
+}
 
 // refersToInterface reads a wireType and says whether it refers to the
 // interface type, or does not parse as one.
@@ -135,6 +168,15 @@ func (r *gobReader) count() int {
 	return int(n)
 }
 
+func (r *gobReader) string() string {
+	if n := r.count(); !r.bad {
+		s := string(r.b[:n])
+		r.b = r.b[n:]
+		return s
+	}
+	return ""
+}
+
 func (r *gobReader) skipString() {
 	if n := r.count(); !r.bad {
 		r.b = r.b[n:]
@@ -181,4 +223,70 @@ func gobUint(data []byte) (value uint64, read int) {
 		value = value<<8 | uint64(b)
 	}
 	return value, 1 + size
+}
+
+// A typeShape is what a gob type definition says of a type: its kind (the
+// field of gob's wireType that is set: 0 array, 1 slice, 2 struct, 3 map,
+// 4 to 6 the marshalers), its name, and the type ids it refers to: a
+// struct's fields, by name, and an array's, slice's or map's elements.
+type typeShape struct {
+	kind   int
+	name   string
+	fields []fieldShape
+	elems  []int64
+}
+
+type fieldShape struct {
+	name string
+	id   int64
+}
+
+// readTypeShape reads a wireType, and says whether it parsed.
+func readTypeShape(r *gobReader) (shape typeShape, ok bool) {
+	common := func() { // CommonType{Name string; Id typeId}
+		r.fields(func(field int) bool {
+			switch field {
+			case 0:
+				shape.name = r.string()
+			case 1:
+				r.int()
+			default:
+				return false
+			}
+			return true
+		})
+	}
+	r.fields(func(kind int) bool { // wireType: one of its pointers is set
+		shape.kind = kind
+		return r.fields(func(field int) bool {
+			switch {
+			case field == 0:
+				common()
+			case kind == 0 && field == 1, kind == 1 && field == 1, kind == 3 && (field == 1 || field == 2):
+				shape.elems = append(shape.elems, r.int()) // arrayType.Elem, sliceType.Elem, mapType.Key and Elem
+			case kind == 0 && field == 2:
+				r.int() // arrayType.Len
+			case kind == 2 && field == 1: // structType.Field []fieldType{Name; Id}
+				for range r.count() {
+					var f fieldShape
+					r.fields(func(number int) bool {
+						switch number {
+						case 0:
+							f.name = r.string()
+						case 1:
+							f.id = r.int()
+						default:
+							return false
+						}
+						return true
+					})
+					shape.fields = append(shape.fields, f)
+				}
+			default: // the three marshaler kinds have only their CommonType
+				return false
+			}
+			return true
+		})
+	})
+	return shape, !r.bad
 }
