@@ -289,3 +289,31 @@ func TestFloodsCannotLockPythonWorkersOut(t *testing.T) {
 		})
 	}
 }
+
+// A peer that takes a task and hangs up, over and over, costs the master's
+// log a line a second, not a line a requeue, and the task still gets done.
+func TestRequeueLoopIsThrottled(t *testing.T) {
+	t.Parallel()
+	const loops = 200
+	master, addr := startMaster(t, "--tasks", "1")
+	started := time.Now()
+	for range loops {
+		taker := rpcClient(t, addr)
+		var batch rpcwire.TaskBatch
+		if err := taker.Call("TaskQueue.Get", rpcwire.GetArgs{Max: 1, Wait: proctest.Timeout}, &batch); err != nil || len(batch.Tasks) != 1 {
+			t.Fatalf("get: %v, %d tasks", err, len(batch.Tasks))
+		}
+		taker.Close() // and the task goes back
+	}
+	seconds := int(time.Since(started)/time.Second) + 1
+	finish(t, master, start(t, "good worker", "worker", "--server", addr, "--tries", "0", "--work", "1ms"))
+	requeues := 0
+	for _, line := range proctest.Lines(master.Stderr.String()) {
+		if strings.Contains(line, "back in the queue") || strings.Contains(line, "went back in the queue") {
+			requeues++
+		}
+	}
+	if requeues == 0 || requeues > 2*seconds+2 {
+		t.Errorf("%d lines about requeues for %d in %d s:\n%s", requeues, loops, seconds, master.Stderr)
+	}
+}
