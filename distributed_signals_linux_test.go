@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"multithreading/internal/cli"
 	"multithreading/internal/proctest"
 )
 
 // One Ctrl-C or SIGTERM ends a master whose stdout nobody reads, stuck
-// writing its puts, within cli.ExitWithin: here, well within 10 s, with
-// the exit code of the signal.
+// writing its puts, within cli.ExitWithin (here, allowing 2 s more for a
+// busy machine), with the exit code of the signal.
 func TestInterruptWithStuckStdout(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -39,7 +40,7 @@ func TestInterruptWithStuckStdout(t *testing.T) {
 		if exit := signalAndWait(t, master, tc.sig); exit != tc.exit {
 			t.Errorf("%v: master exited %d, want %d", tc.sig, exit, tc.exit)
 		}
-		if took := time.Since(sent); took > 10*time.Second {
+		if took := time.Since(sent); took > cli.ExitWithin+2*time.Second {
 			t.Errorf("%v: the master took %v to exit", tc.sig, took)
 		}
 	}

@@ -88,15 +88,25 @@ type pendingPeer struct {
 	crowdedOut bool // closed to make room; guarded by the manager's mu
 }
 
-// reserve counts conn among the workers, whose handshake is about to end
-// well, if there is room for it, or says there is none (mpconn.ErrBusy).
-func (m *QueueManager) reserve(conn net.Conn) error {
+// proven hears of a peer that has just proven the key. It leaves the line
+// of handshakes, where it could be crowded out: only one round trip, its
+// answer's, had to fit in the line. A Go worker is counted among the
+// workers, if there is room for it, or told there is none (mpconn.ErrBusy);
+// a Python worker, whose handshake knows no such answer, is counted after
+// it.
+func (m *QueueManager) proven(peer *pendingPeer, protocol mpconn.Protocol) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if i := slices.Index(m.handshaking, peer); i >= 0 {
+		m.handshaking = slices.Delete(m.handshaking, i, i+1)
+	}
+	if protocol.IsPython() {
+		return nil
+	}
 	if len(m.workers) >= m.cfg.MaxWorkers {
 		return mpconn.ErrBusy
 	}
-	m.workers[conn] = struct{}{}
+	m.workers[peer.Conn] = struct{}{}
 	return nil
 }
 
@@ -154,9 +164,16 @@ func (m *QueueManager) admitted(peer *pendingPeer, protocol mpconn.Protocol, err
 		m.handshaking = slices.Delete(m.handshaking, i, i+1)
 	}
 	_, reserved := m.workers[peer.Conn]
-	if err != nil || m.stopping {
+	why := m.verdict(peer, wasCrowdedOut, reserved, protocol, err)
+	if why != "" {
 		delete(m.workers, peer.Conn) // a place reserved for it, if it got that far
 	}
+	return why
+}
+
+// verdict says why a peer whose handshake ended with err is turned away,
+// or "" if it is now a worker. m.mu must be held.
+func (m *QueueManager) verdict(peer *pendingPeer, wasCrowdedOut, reserved bool, protocol mpconn.Protocol, err error) (turnedAwayBecause string) {
 	var timeout net.Error
 	switch {
 	case m.stopping:

@@ -158,10 +158,9 @@ func (m *QueueManager) handle(peer *pendingPeer) {
 	conn := peer.Conn
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
-	// A Go worker is counted as it proves the key, and told if there is no
-	// room for it; a Python worker, after its handshake, which knows no way
-	// to say so.
-	protocol, err := mpconn.ServerHandshake(peer, m.cfg.Authkey, rand.Reader, func() error { return m.reserve(conn) })
+	protocol, err := mpconn.ServerHandshake(peer, m.cfg.Authkey, rand.Reader, func(p mpconn.Protocol) error {
+		return m.proven(peer, p)
+	})
 	switch why := m.admitted(peer, protocol, err); why {
 	case "":
 	case shuttingDown: // not worth a line: the master is done

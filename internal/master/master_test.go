@@ -138,7 +138,7 @@ func TestDeadPythonGetGivesUpItsPlace(t *testing.T) {
 	t.Parallel()
 	key := []byte("hello world")
 	tasks := queue.New(1, nil, nil)
-	m := New(tasks, Config{Authkey: key, MaxWorkers: 1})
+	m := New(tasks, Config{Authkey: key, MaxWorkers: 1, ReadTimeout: 50 * time.Millisecond})
 	if err := m.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +163,9 @@ func TestDeadPythonGetGivesUpItsPlace(t *testing.T) {
 	if _, err := mpconn.ReadMessage(dead, 256); err != nil { // accept_connection's reply
 		t.Fatal(err)
 	}
+	// It dies later in its wait than a request may take to arrive, which
+	// once ended the watch on it.
+	time.Sleep(4 * 50 * time.Millisecond)
 	dead.Close()
 
 	// The next worker may knock before the master has let the dead one go:

@@ -183,6 +183,8 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 func (c *watchedConn) watch(hungUp func()) (stop func() (hungUp bool)) {
 	var gone bool
 	done := make(chan struct{})
+	// The watch lasts as long as the get: none of the request's deadline.
+	c.Conn.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(done)
 		var b [1]byte

@@ -50,8 +50,10 @@ var ErrAuth = errors.New("authentication failed")
 
 // ServerHandshake is the master's side: deliver a challenge, then answer
 // one. It says which protocol the worker speaks. Its challenge comes from
-// random: crypto/rand.Reader, but for tests.
-func ServerHandshake(conn io.ReadWriter, authkey []byte, random io.Reader, admit func() error) (Protocol, error) {
+// random: crypto/rand.Reader, but for tests. admit, if not nil, hears of a
+// worker as soon as it has proven the key, and may turn it away: a Go
+// worker then hears that there is no room (ErrBusy), a Python one only no.
+func ServerHandshake(conn io.ReadWriter, authkey []byte, random io.Reader, admit func(Protocol) error) (Protocol, error) {
 	challenge, err := masterChallenge(random)
 	if err != nil {
 		return 0, err
@@ -69,13 +71,13 @@ func ServerHandshake(conn io.ReadWriter, authkey []byte, random io.Reader, admit
 		WriteMessage(conn, failure)
 		return 0, err
 	case protocol.IsPython():
-		return pyFinishServerHandshake(conn, authkey, challenge, answer)
+		return pyFinishServerHandshake(conn, authkey, challenge, answer, admit)
 	case !hmac.Equal(answer, sign(authkey, "worker", challenge)):
 		WriteMessage(conn, failure) // best effort: the peer learns why we hang up
 		return protocol, fmt.Errorf("%w: the worker did not prove it knows the authkey", ErrAuth)
 	}
 	if admit != nil {
-		if err := admit(); err != nil {
+		if err := admit(protocol); err != nil {
 			WriteMessage(conn, busy) // best effort, as above
 			return protocol, err
 		}

@@ -139,7 +139,7 @@ func masterChallenge(random io.Reader) ([]byte, error) {
 // pyFinishServerHandshake is the rest of a master's side, once it has read
 // the worker's answer to its challenge and found it is Python's
 // (classifyAnswer): give the verdict, then answer the worker's challenge.
-func pyFinishServerHandshake(conn io.ReadWriter, authkey, challenge, answer []byte) (Protocol, error) {
+func pyFinishServerHandshake(conn io.ReadWriter, authkey, challenge, answer []byte, admit func(Protocol) error) (Protocol, error) {
 	protocol, valid, err := pyCheckAnswer(authkey, challenge, answer)
 	if err != nil || !valid {
 		WriteMessage(conn, failure) // best effort: the worker learns why we hang up
@@ -149,6 +149,12 @@ func pyFinishServerHandshake(conn io.ReadWriter, authkey, challenge, answer []by
 	}
 	if !valid {
 		return protocol, fmt.Errorf("%w: the worker (%v) did not prove it knows the authkey", ErrAuth, protocol)
+	}
+	if admit != nil {
+		if err := admit(protocol); err != nil {
+			WriteMessage(conn, failure) // Python's only word for no
+			return protocol, err
+		}
 	}
 	if err := WriteMessage(conn, welcome); err != nil {
 		return protocol, err

@@ -48,7 +48,7 @@ func checkGobTypes(frame []byte, allow func(typeShape) bool) (definitions, bytes
 				return definitions, bytes, errInterfaceType
 			}
 			if shape, ok := readTypeShape(&definition); allow != nil && (!ok || !allow(shape)) {
-				return definitions, bytes, fmt.Errorf("%w: %+v", errUnknownType, shape)
+				return definitions, bytes, fmt.Errorf("%w: %.40q", errUnknownType, shape.name) // as the peer named it, quoted
 			}
 		}
 	}

@@ -133,7 +133,9 @@ func Connect(ctx context.Context, addr string, cfg Config) (QueueManager, error)
 // retriable says whether a failed connection may succeed later: nobody
 // listens yet, or a master crowded with peers closed the handshake.
 func retriable(err error) bool {
-	return errors.Is(err, ErrNoMaster) || errors.Is(err, mpconn.ErrBusy) || isHangUp(err)
+	var timeout net.Error
+	return errors.Is(err, ErrNoMaster) || errors.Is(err, mpconn.ErrBusy) || isHangUp(err) ||
+		errors.As(err, &timeout) && timeout.Timeout() // a crowded master's line
 }
 
 // isHangUp reports whether err says that the master hung up: the
