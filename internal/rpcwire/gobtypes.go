@@ -8,7 +8,9 @@
 // that refers to one, nor send a value of interface type: then every
 // definition is a message of its own, counted and bounded. A definition is a
 // gob-encoded wireType, whose few shapes gob documents (encoding/gob's
-// doc.go); this reads just enough of it to see the type ids it refers to.
+// doc.go); this reads just enough of it to see its name, its fields and the
+// type ids it refers to, and on the master's side holds it to the types a
+// worker sends (workerTypes).
 
 package rpcwire
 
@@ -43,11 +45,11 @@ func checkGobTypes(frame []byte, allow func(typeShape) bool) (definitions, bytes
 		case id < 0:
 			definitions++
 			bytes += len(message)
-			definition := r
-			if refersToInterface(&r) {
+			shape, ok := readTypeShape(&r)
+			if !ok || shape.refersTo(gobInterface) {
 				return definitions, bytes, errInterfaceType
 			}
-			if shape, ok := readTypeShape(&definition); allow != nil && (!ok || !allow(shape)) {
+			if allow != nil && !allow(shape) {
 				return definitions, bytes, fmt.Errorf("%w: %.40q", errUnknownType, shape.name) // as the peer named it, quoted
 			}
 		}
@@ -79,56 +81,6 @@ func isWorkerType(shape typeShape) bool {
 		return known.kind == shape.kind && known.name == shape.name &&
 			slices.Equal(known.fields, shape.fields) && len(shape.elems) == 0
 	})
-}
-
-// refersToInterface reads a wireType and says whether it refers to the
-// interface type, or does not parse as one.
-func refersToInterface(r *gobReader) bool {
-	found := false
-	ref := func() { found = found || r.int() == gobInterface }
-	common := func() { // CommonType{Name string; Id typeId}
-		r.fields(func(field int) bool {
-			switch field {
-			case 0:
-				r.skipString()
-			case 1:
-				r.int()
-			default:
-				return false
-			}
-			return true
-		})
-	}
-	r.fields(func(kind int) bool { // wireType: one of its pointers is set
-		return r.fields(func(field int) bool {
-			switch {
-			case field == 0:
-				common()
-			case kind == 0 && field == 1, kind == 1 && field == 1, kind == 3 && (field == 1 || field == 2):
-				ref() // arrayType.Elem, sliceType.Elem, mapType.Key and Elem
-			case kind == 0 && field == 2:
-				r.int() // arrayType.Len
-			case kind == 2 && field == 1: // structType.Field []fieldType{Name; Id}
-				for range r.count() {
-					r.fields(func(f int) bool {
-						switch f {
-						case 0:
-							r.skipString()
-						case 1:
-							ref()
-						default:
-							return false
-						}
-						return true
-					})
-				}
-			default: // the three marshaler kinds have only their CommonType
-				return false
-			}
-			return true
-		})
-	})
-	return found || r.bad
 }
 
 // A gobReader reads gob's integers and structs from b, and remembers
@@ -239,6 +191,11 @@ type typeShape struct {
 type fieldShape struct {
 	name string
 	id   int64
+}
+
+// refersTo says whether the type refers to the type id.
+func (shape typeShape) refersTo(id int64) bool {
+	return slices.Contains(shape.elems, id) || slices.ContainsFunc(shape.fields, func(f fieldShape) bool { return f.id == id })
 }
 
 // readTypeShape reads a wireType, and says whether it parsed.
