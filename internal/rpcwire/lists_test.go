@@ -11,7 +11,9 @@ import (
 	"math"
 	"net/rpc"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"multithreading/internal/queue"
 
@@ -24,6 +26,7 @@ func TestWireListsRoundTrip(t *testing.T) {
 	for _, list := range []any{
 		ResultBatch{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}, {ID: math.MinInt, Lease: 1 << 63, Text: ""}},
 		TaskList{{ID: 3, N: 9999, Lease: 7}, {ID: queue.MaxTasks, N: -1, Lease: 0}},
+		TaskList{{ID: 0, Path: "logs/app.log", Lease: 1}, {ID: 1, Path: "日志/" + strings.Repeat("x", queue.MaxPath-7), Lease: 1}},
 		LeaseList{0, 1, 1 << 63},
 		ResultBatch{},
 	} {
@@ -59,6 +62,8 @@ func TestWireListsRefuseCounts(t *testing.T) {
 		{"a text longer than its bytes", new(ResultBatch), append(count(1, 0), 0, 0, 100, 'x'), "malformed list: cut short"},
 		{"a text over the limit", new(ResultBatch), append(append(count(1, 0), 0, 0, 0x81, 0x08), make([]byte, 1025)...), "malformed list: a result of 1025 bytes (at most 1024)"},
 		{"bytes left over", new(LeaseList), count(1, 2), "malformed list: 1 bytes left over"},
+		{"a path over the limit", new(TaskList), append(append(count(1, 0), 0, 0, 0x81, 0x04), make([]byte, 600)...), "malformed list: a path of 513 bytes (at most 512)"},
+		{"a path that does not print", new(TaskList), append(count(1, 0), 0, 0, 3, 'a', '\n', 'b', 1), `malformed list: the path "a\nb" has characters that do not print`},
 	} {
 		err := tc.list.GobDecode(tc.data)
 		if !errors.Is(err, errBadList) || err.Error() != tc.err {
@@ -173,4 +178,18 @@ func FuzzCheckGobTypes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		checkGobTypes(frame, isWorkerType)
 	})
+}
+
+// A batch of as many tasks as a call may move, each with as long a path as
+// a task may have, fits in a frame.
+func TestFrameFitsABatchOfLongPaths(t *testing.T) {
+	t.Parallel()
+	tasks := make(TaskList, MaxBatch)
+	for i := range tasks {
+		tasks[i] = queue.Task{ID: queue.MaxTasks - i, Path: strings.Repeat("x", queue.MaxPath), Lease: 1 << 63}
+	}
+	codec := newFramedGob(newScriptedConn(nil), Config{})
+	if err := codec.write(&rpc.Response{ServiceMethod: "TaskQueue.Get", Seq: 1 << 63}, TaskBatch{Tasks: tasks, LeaseFor: time.Hour}); err != nil {
+		t.Errorf("a batch of %d tasks with paths of %d bytes: %v", MaxBatch, queue.MaxPath, err)
+	}
 }
