@@ -413,7 +413,7 @@ func TestLayout(t *testing.T) {
 		"pythontest": {"proctest"},
 		"rpcwire":    {"queue"},
 		"mpconn":     {"cli", "pickle"},
-		"worker":     {"cli", "mpconn", "pickle", "queue", "rpcwire"},
+		"worker":     {"cli", "mpconn", "pickle", "queue", "rpcwire", "rusage"},
 		"master":     {"cli", "logging", "mpconn", "pickle", "queue", "rpcwire", "rusage"},
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
