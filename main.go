@@ -395,7 +395,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	work := fs.Duration("work", time.Second, "how long one task takes (the listing's time.sleep(1))")
 	jobs := fs.Int("jobs", 1, "how many calls to the master to keep in flight at once")
 	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", worker.AutoBatch))
-	quiet := fs.Bool("quiet", false, "print no line per task")
+	quiet := fs.Bool("quiet", false, "print no line per task, and at the end, the peak memory on stderr")
 	retry := fs.Duration("retry", 0, "how long to keep trying to reach a master that is not there yet (0: one try, as the tutorial's worker)")
 	rootDir := fs.String("root", ".", "the directory that a master's file paths (master --files) are relative to: the shared disk, as this machine mounts it; the worker reads nothing outside it")
 	if err := cli.Parse(fs, args); err != nil {

@@ -105,8 +105,10 @@ func (l *TaskList) GobDecode(data []byte) error {
 		}
 		path := string(r.bytes(size))
 		// A worker prints the path it is given: it must print as one line.
-		if err := queue.CheckPath(path); path != "" && err != nil && r.err == nil {
-			r.err = fmt.Errorf("%w: %v", errBadList, err)
+		if path != "" && r.err == nil {
+			if err := queue.CheckPath(path); err != nil {
+				r.err = fmt.Errorf("%w: %v", errBadList, err)
+			}
 		}
 		tasks = append(tasks, queue.Task{ID: int(id), N: int(n), Path: path, Lease: r.uvarint()})
 	}
