@@ -126,6 +126,34 @@ func FuzzResultBatch(f *testing.F) {
 	})
 }
 
+// Whatever bytes a master sends as its tasks, decoding them never panics,
+// keeps to the limits, and what decodes encodes back to the same bytes.
+func FuzzTaskList(f *testing.F) {
+	seed, _ := TaskList{{ID: 1, N: 7, Lease: 2}, {ID: 2, Path: "logs/app.log", Lease: 2}}.GobEncode()
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Add(binary.AppendUvarint(nil, 1<<40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var tasks TaskList
+		if tasks.GobDecode(data) != nil {
+			return
+		}
+		if len(tasks) > MaxBatch {
+			t.Fatalf("%d tasks decoded", len(tasks))
+		}
+		for _, task := range tasks {
+			if err := queue.CheckPath(task.Path); task.Path != "" && err != nil {
+				t.Fatalf("a task decoded with %v", err)
+			}
+		}
+		back, _ := tasks.GobEncode()
+		var again TaskList
+		if err := again.GobDecode(back); err != nil || !reflect.DeepEqual(tasks, again) {
+			t.Fatalf("%x decoded to %v, which encodes to %x, which decodes to %v, %v", data, tasks, back, again, err)
+		}
+	})
+}
+
 // A type with an interface in it would let gob define types inline, where
 // no count sees them: the codec refuses it, in a header or in a body, and a
 // top-level value of interface type too.
