@@ -8,15 +8,25 @@
 // (internal/mpconn). internal/queue leases each task to the worker holding
 // it, so a task whose worker dies or stops goes to another worker instead of
 // being lost, as it is in the Python original.
+//
+// The tutorial ends with advice: send a log file's path, not the file,
+// and let the worker read it from a shared disk. master --files puts one
+// path per file, and the worker reads the file under its --root (summarize).
 
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"multithreading/internal/cli"
@@ -33,6 +43,7 @@ type masterConfig struct {
 	addr    string        // ('127.0.0.1', 5000)
 	authkey []byte        // b'hello world'
 	tasks   int           // range(10)
+	files   []string      // with --files: the paths to put, one a task, in place of random numbers
 	timeout time.Duration // result.get(timeout=10)
 	seed    uint64        // for random.randint
 	lease   time.Duration // how long a worker's task stays its own if it stops renewing it
@@ -44,8 +55,14 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	// 接收结果的队列:
 	result := make(chan queue.Result, resultBuffer)
 	// 发送任务的队列, which sends each task's first result to result, and
-	// says on stderr when a task goes back in it:
-	taskQueue := queue.New(cfg.tasks, result, stderr)
+	// says on stderr when a task goes back in it; its tasks are numbers, or
+	// the paths of files:
+	var taskQueue *queue.Queue
+	if cfg.files != nil {
+		taskQueue = queue.NewForPaths(cfg.tasks, result, stderr)
+	} else {
+		taskQueue = queue.New(cfg.tasks, result, stderr)
+	}
 
 	// 把两个Queue都注册到网络上, 绑定端口5000, 设置验证码. A Python worker
 	// cannot renew its lease: half the wait leaves the other half for
@@ -63,9 +80,16 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	// 放几个任务进去:
 	rng := newRand(cfg.seed, 0)
 	for i := range cfg.tasks {
-		n := randint(rng, 0, 10000)
-		fmt.Fprintf(out, "Put task %d...\n", n)
-		task.Put(n)
+		if cfg.files != nil {
+			// 不要发送几百兆的日志文件本身，而是发送日志文件存放的完整路径:
+			path := cfg.files[i]
+			fmt.Fprintf(out, "Put task %s...\n", path)
+			task.PutPath(path)
+		} else {
+			n := randint(rng, 0, 10000)
+			fmt.Fprintf(out, "Put task %d...\n", n)
+			task.Put(n)
+		}
 		if ctx.Err() != nil { // Ctrl-C, during a long list of puts
 			return fmt.Errorf("%w after putting %d of %d tasks", cli.Stopped(ctx), i+1, cfg.tasks)
 		}
@@ -98,6 +122,7 @@ type workerConfig struct {
 	getTimeout time.Duration // task.get(timeout=1)
 	work       time.Duration // time.sleep(1)
 	retry      time.Duration // how long to keep trying to reach the master
+	root       *os.Root      // the shared disk, as this machine mounts it: where a task's path leads
 }
 
 // taskWorker is task_worker.py's main block. Its output goes to out; stderr
@@ -133,9 +158,17 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 		if err != nil {
 			return err
 		}
-		n := t.N
-		fmt.Fprintf(out, "run task %d * %d...\n", n, n)
-		r := square(n)
+		// A number to square, or from master --files, a file's path:
+		// 由Worker进程再去共享的磁盘上读取文件.
+		var r string
+		if t.Path != "" {
+			fmt.Fprintf(out, "run task %s...\n", t.Path)
+			r = summarize(cfg.root, t.Path)
+		} else {
+			n := t.N
+			fmt.Fprintf(out, "run task %d * %d...\n", n, n)
+			r = square(n)
+		}
 		if err := cli.Sleep(ctx, cfg.work); err != nil { // time.sleep(1)
 			return err
 		}
@@ -156,4 +189,104 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 // when the two differ.
 func square(n int) string {
 	return fmt.Sprintf("%d * %d = %d", n, n, n*n)
+}
+
+// summarize is the work of a task that is a file's path (master --files):
+// it reads the file at path under root, the shared disk as this worker
+// mounts it, and says how many lines (as wc -l counts them) and bytes it
+// has, and its SHA-256. The file streams through the hash and the count,
+// 32 KiB at a time, so a log of gigabytes takes no more memory than one of
+// a kilobyte. A file that cannot be read has a result that says why.
+func summarize(root *os.Root, path string) string {
+	file, err := openRegularFile(root, path)
+	if err != nil {
+		return fmt.Sprintf("%s: %v", path, err)
+	}
+	defer file.Close()
+	hash := sha256.New()
+	var lines lineCounter
+	size, err := io.Copy(io.MultiWriter(hash, &lines), file)
+	if err != nil {
+		return fmt.Sprintf("%s: cannot read: %v", path, systemError(err))
+	}
+	return fmt.Sprintf("%s: %d lines, %d bytes, sha256 %x", path, lines, size, hash.Sum(nil))
+}
+
+// lineCounter counts the newlines written to it.
+type lineCounter int
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	*c += lineCounter(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
+
+// errEscapes refuses a path that leads out of the worker's root.
+var errEscapes = errors.New("refused: path escapes the worker's root")
+
+// openRegularFile opens path, a task's, under root, if it is a regular
+// file; its error says why not, in a few words. os.Root refuses a path that
+// leads out of root: "..", an absolute path, or a symbolic link to
+// outside. Anything but a regular file is refused too: opening a named
+// pipe, to begin with, would wait for a writer, for ever.
+func openRegularFile(root *os.Root, path string) (*os.File, error) {
+	name := filepath.FromSlash(path) // the master sends paths with slashes
+	if !filepath.IsLocal(name) {
+		return nil, errEscapes // os.Root would refuse it, in words of its own
+	}
+	// Look before opening, so that no pipe or device is opened; then open
+	// without blocking, and look again at what was opened, in case the file
+	// was swapped for a pipe in between.
+	info, err := root.Stat(name)
+	if err != nil {
+		return nil, openError(err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, notRegular(info.Mode())
+	}
+	file, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, openError(err)
+	}
+	if info, err = file.Stat(); err != nil || !info.Mode().IsRegular() {
+		file.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cannot open: %v", systemError(err))
+		}
+		return nil, notRegular(info.Mode())
+	}
+	return file, nil
+}
+
+// openError says why os.Root could not open a path. Its refusal of a path
+// that leads out of it, by a symbolic link, is an error of its own, which
+// package os does not export: unlike the system's, it carries no errno.
+func openError(err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return errEscapes
+	}
+	return fmt.Errorf("cannot open: %v", errno)
+}
+
+// notRegular refuses a file of the given mode, which is not a regular one.
+func notRegular(mode fs.FileMode) error {
+	switch {
+	case mode.IsDir():
+		return errors.New("refused: a directory, not a regular file")
+	case mode&fs.ModeNamedPipe != 0:
+		return errors.New("refused: a named pipe, not a regular file")
+	case mode&fs.ModeDevice != 0:
+		return errors.New("refused: a device, not a regular file")
+	}
+	return errors.New("refused: not a regular file")
+}
+
+// systemError is what the system said of a file, without the path, which
+// the result gives once, first.
+func systemError(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
 }

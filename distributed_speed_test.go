@@ -166,7 +166,7 @@ func BenchmarkQueue(b *testing.B) {
 	batch := func(jobs, batch int) func(context.Context, string) error {
 		return func(ctx context.Context, addr string) error {
 			cfg := worker.BatchConfig{Server: addr, Config: worker.Config{Authkey: key}, GetTimeout: time.Second, Jobs: jobs, Batch: batch, Quiet: true}
-			return worker.Batch(ctx, io.Discard, cfg, worker.FastSquare)
+			return worker.Batch(ctx, io.Discard, cfg, func(t queue.Task) string { return worker.FastSquare(t.N) })
 		}
 	}
 	b.Run("jobs=1", func(b *testing.B) {

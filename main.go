@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -339,6 +340,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	seed := fs.Uint64("seed", 0, "seed for the tasks' random numbers, to repeat a run (0: a random seed)")
 	lease := fs.Duration("lease", 3*time.Second, "how long a task stays with a worker that stops renewing it (a live worker renews it every third of this); with --timeout alone, at most half the timeout")
 	quiet := fs.Bool("quiet", false, "print no line per task, only the number of tasks per second at the end")
+	files := fs.String("files", "", "put one task per file this pattern matches, in quotes, as 'logs/*.log': the file's path, not the file (the tutorial's last advice); workers read it from a disk they share")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -352,11 +354,18 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if *lease >= *timeout {
 		leaseOutlastsWait = fmt.Errorf("--lease %v must be shorter than --timeout %v: a stopped worker's task must come back while the master still waits for it", *lease, *timeout)
 	}
-	if err := cli.Validate(fs, cli.HostPort("addr", *addr), cli.Port("addr", *addr, 0), cli.Positive("tasks", *tasks), cli.AtMost("tasks", *tasks, queue.MaxTasks),
+	var paths []string
+	var filesErr error
+	if isSet(fs, "files") {
+		paths, filesErr = matchFiles(fs, *files)
+		*tasks = len(paths)
+	}
+	if err := cli.Validate(fs, filesErr, cli.HostPort("addr", *addr), cli.Port("addr", *addr, 0), cli.Positive("tasks", *tasks), cli.AtMost("tasks", *tasks, queue.MaxTasks),
 		cli.AtLeast("timeout", *timeout, 2*master.MinLease), cli.AtMost("timeout", *timeout, time.Hour),
 		cli.AtLeast("lease", *lease, master.MinLease), cli.AtMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
 		return err
 	}
+	warnOfPathsOut(stderr, paths)
 	if *seed == 0 {
 		*seed = randomSeed()
 	}
@@ -367,7 +376,7 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	defer masterLog.Close(500 * time.Millisecond)
 	stderr = masterLog
 	cfg := masterConfig{
-		addr: *addr, authkey: authkey(), tasks: *tasks, timeout: *timeout, seed: *seed, lease: *lease,
+		addr: *addr, authkey: authkey(), tasks: *tasks, files: paths, timeout: *timeout, seed: *seed, lease: *lease,
 	}
 	if *quiet {
 		rng := newRand(cfg.seed, 0)
@@ -386,8 +395,9 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	work := fs.Duration("work", time.Second, "how long one task takes (the listing's time.sleep(1))")
 	jobs := fs.Int("jobs", 1, "how many calls to the master to keep in flight at once")
 	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", worker.AutoBatch))
-	quiet := fs.Bool("quiet", false, "print no line per task")
+	quiet := fs.Bool("quiet", false, "print no line per task, and at the end, the peak memory on stderr")
 	retry := fs.Duration("retry", 0, "how long to keep trying to reach a master that is not there yet (0: one try, as the tutorial's worker)")
+	rootDir := fs.String("root", ".", "the directory that a master's file paths (master --files) are relative to: the shared disk, as this machine mounts it; the worker reads nothing outside it")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -402,6 +412,11 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		cli.NotNegative("retry", *retry), cli.AtMost("retry", *retry, time.Hour)); err != nil {
 		return err
 	}
+	root, err := os.OpenRoot(*rootDir)
+	if err != nil {
+		return cli.Usagef(fs, "--root %q: %v", *rootDir, systemError(err))
+	}
+	defer root.Close()
 	if *batch == 0 {
 		*batch = 1
 		if *work == 0 {
@@ -412,7 +427,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	defer stop()
 	if *jobs == 1 && *batch == 1 && !*quiet {
 		cfg := workerConfig{
-			server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work, retry: *retry,
+			server: *server, authkey: authkey(), tries: *tries, getTimeout: *getTimeout, work: *work, retry: *retry, root: root,
 		}
 		return taskWorker(ctx, stdout, stderr, cfg) // the tutorial's listing
 	}
@@ -420,11 +435,60 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		Server: *server, Config: worker.Config{Authkey: authkey(), Retry: *retry, Log: stderr}, Tries: *tries, GetTimeout: *getTimeout, Work: *work,
 		Jobs: *jobs, Batch: *batch, Quiet: *quiet,
 	}
-	result := square
+	squareN := square
 	if *quiet {
-		result = worker.FastSquare // square's text, faster (TestFastSquareIsSquare)
+		squareN = worker.FastSquare // square's text, faster (TestFastSquareIsSquare)
 	}
-	return worker.Batch(ctx, stdout, cfg, result)
+	return worker.Batch(ctx, stdout, cfg, func(t queue.Task) string {
+		if t.Path != "" { // as the listing does
+			return summarize(root, t.Path)
+		}
+		return squareN(t.N)
+	})
+}
+
+// matchFiles is master --files: the paths that pattern matches, sorted,
+// with slashes, each one a task. The flags that say what numbers to put do
+// not go with it.
+func matchFiles(fs *flag.FlagSet, pattern string) ([]string, error) {
+	for _, numbers := range []string{"tasks", "seed", "quiet"} {
+		if isSet(fs, numbers) {
+			return nil, fmt.Errorf("--files and --%s do not go together: --files puts one task per file it matches, with a line for each", numbers)
+		}
+	}
+	matches, err := filepath.Glob(pattern)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("--files %q: %v", pattern, err)
+	case len(matches) == 0:
+		return nil, fmt.Errorf("--files %q matches no file", pattern)
+	case len(matches) > queue.MaxTasks:
+		return nil, fmt.Errorf("--files %q matches %d files, more than the %d tasks a master may put", pattern, len(matches), queue.MaxTasks)
+	}
+	slices.Sort(matches)
+	for i, match := range matches {
+		matches[i] = filepath.ToSlash(match)
+		if err := queue.CheckPath(matches[i]); err != nil {
+			return nil, fmt.Errorf("--files %q: %v, which cannot be a task", pattern, err)
+		}
+	}
+	return matches, nil
+}
+
+// warnOfPathsOut says, in one line, if some of the paths lead out of the
+// master's directory: a worker reads only under its --root, and will
+// refuse them, but the master cannot know the worker's root, and leaves
+// it to the worker.
+func warnOfPathsOut(stderr io.Writer, paths []string) {
+	var out []string
+	for _, path := range paths {
+		if !filepath.IsLocal(filepath.FromSlash(path)) {
+			out = append(out, path)
+		}
+	}
+	if len(out) > 0 {
+		fmt.Fprintf(stderr, "master: %d of the %d paths lead out of this directory, as %s: workers read only under their --root, and will refuse them\n", len(out), len(paths), out[0])
+	}
 }
 
 // syncWriter serializes writes, as Python's print does under the GIL.

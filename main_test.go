@@ -352,12 +352,13 @@ func putLines(tasks []int) []string {
 	return lines
 }
 
-// peakMiB is the peak memory that a quiet master reports on stderr as it
-// exits. (The rusage of a child process would not do: on Linux it counts the
-// memory of its parent, this test, at the time of the fork.)
+// peakMiB is the peak memory that a quiet master, or a quiet worker,
+// reports on stderr as it exits. (The rusage of a child process would not
+// do: on Linux it counts the memory of its parent, this test, at the time
+// of the fork.)
 func peakMiB(t testing.TB, p *proctest.Proc) float64 {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^master: peak memory (\d+\.\d) MiB$`).FindStringSubmatch(p.Stderr.String())
+	m := regexp.MustCompile(`(?m)^(?:master|worker): peak memory (\d+\.\d) MiB$`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
 		t.Fatalf("%s reported no peak memory:\n%s", p.Name, p.Stderr)
 	}
@@ -413,7 +414,7 @@ func TestLayout(t *testing.T) {
 		"pythontest": {"proctest"},
 		"rpcwire":    {"queue"},
 		"mpconn":     {"cli", "pickle"},
-		"worker":     {"cli", "mpconn", "pickle", "queue", "rpcwire"},
+		"worker":     {"cli", "mpconn", "pickle", "queue", "rpcwire", "rusage"},
 		"master":     {"cli", "logging", "mpconn", "pickle", "queue", "rpcwire", "rusage"},
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)

@@ -19,6 +19,8 @@ import (
 	"multithreading/internal/proctest"
 	"multithreading/internal/queue"
 	"multithreading/internal/worker"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // With room for one worker, a second is turned away, and the log says why;
@@ -181,5 +183,63 @@ func TestDeadPythonGetGivesUpItsPlace(t *testing.T) {
 	tasks.Put(7)
 	if task, err := next.GetTaskQueue().Get(t.Context(), proctest.Timeout); err != nil || task.N != 7 {
 		t.Errorf("the next worker got %+v, %v; want the task, not the dead get", task, err)
+	}
+}
+
+// The tutorial's worker squares numbers: a master of file paths (--files)
+// answers its every get with a ValueError that says why, and hands it no
+// task; the log says so once for the connection, however often it asks.
+func TestPythonWorkerGetsNoPath(t *testing.T) {
+	t.Parallel()
+	key := []byte("hello world")
+	log := proctest.NewLineLog()
+	tasks := queue.NewForPaths(1, nil, nil)
+	tasks.PutPath("logs/app.log")
+	m := New(tasks, Config{Authkey: key, Log: log})
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background(), 0)
+	addr := m.Addr().String()
+
+	python, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer python.Close()
+	python.SetDeadline(time.Now().Add(proctest.Timeout))
+	if err := pythonWorkerHandshake(python, key); err != nil {
+		t.Fatal(err)
+	}
+	get := pickle.Tuple{"task_queue", "get", pickle.Tuple{}, pickle.Dict{{Key: "timeout", Value: 1.0}}}
+	for i, request := range []pickle.Tuple{{nil, "accept_connection", pickle.Tuple{"MainProcess"}, pickle.Dict{}}, get, get} {
+		message, _ := pickle.Encode(request)
+		mpconn.WriteMessage(python, message)
+		message, err := mpconn.ReadMessage(python, mpconn.MaxMessage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := pickle.Decode(message)
+		want := pyReturn(nil)
+		if i > 0 {
+			want = pyRaise("ValueError", "this master hands out file paths; the tutorial's worker squares numbers: use go run . worker --root DIR")
+		}
+		if diff := cmp.Diff(want, reply); err != nil || diff != "" {
+			t.Errorf("reply to %s: %v (-want +got):\n%s", pickle.Repr(request[1]), err, diff)
+		}
+	}
+	m.turnedAway.Flush()
+	want := regexp.MustCompile(`^master: listening on \S+\nmaster: rejected 127\.0\.0\.1:\d+: a Python worker, which squares numbers; this master hands out file paths\n$`)
+	if !want.MatchString(log.String()) {
+		t.Errorf("master's log:\n%s\nwant it to match %v", log, want)
+	}
+	// The task was never the Python worker's: a Go worker gets it at once.
+	goWorker, err := worker.Connect(t.Context(), addr, worker.Config{Authkey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer goWorker.Close()
+	if task, err := goWorker.GetTaskQueue().Get(t.Context(), 0); err != nil || task.Path != "logs/app.log" {
+		t.Errorf("the Go worker got %+v, %v; want logs/app.log", task, err)
 	}
 }

@@ -46,6 +46,11 @@ const (
 	pyResultQueueID = "result_queue"
 )
 
+// pyWorkerForPaths is what a Python worker's get raises when the tasks are
+// paths of files (master --files): the tutorial's task_worker.py squares
+// numbers.
+const pyWorkerForPaths = "this master hands out file paths; the tutorial's worker squares numbers: use go run . worker --root DIR"
+
 // pyExposed is what a proxy of either queue may call.
 var pyExposed = pickle.Tuple{"get", "put"}
 
@@ -118,6 +123,7 @@ func (m *QueueManager) servePythonQueues(netConn net.Conn) {
 	worker := queue.NewHolder(conn.RemoteAddr().String(), m.cfg.PythonLease, false)
 	defer m.queue.HungUp(worker)
 	var leased []queue.Task // oldest first: a put answers leased[0]
+	told := false           // the log has heard that this worker squares numbers where the tasks are paths
 	for {
 		request, err := m.readPyRequest(conn)
 		if err != nil {
@@ -125,6 +131,15 @@ func (m *QueueManager) servePythonQueues(netConn net.Conn) {
 		}
 		var reply pickle.Tuple
 		switch {
+		case request.ident == pyTaskQueueID && request.method == "get" && m.queue.HandsOutPaths():
+			// The tutorial's worker would take a path for n, and fail on
+			// n * n with the task in hand: it gets no task, but a reason.
+			reply = pyRaise("ValueError", pyWorkerForPaths)
+			if !told {
+				m.turnedAway.Add(fmt.Sprintf("%s: a Python worker, which squares numbers; this master hands out file paths", worker.Name),
+					logging.Tally{"a Python worker for file paths": 1})
+				told = true
+			}
 		case request.ident == pyTaskQueueID && request.method == "get":
 			reply, leased = m.pyGet(conn, worker, request, leased)
 		case request.ident == pyResultQueueID && request.method == "put":

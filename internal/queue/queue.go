@@ -32,11 +32,13 @@ import (
 // ErrEmpty is Python's Empty: a get found no task in its wait.
 var ErrEmpty = errors.New("task queue is empty")
 
-// Task is one job: square N. ID names the task across retries; Lease names
-// this handout of it, and its result quotes the lease.
+// Task is one job: square N, or, if Path is set, read the file at Path
+// ("发送日志文件存放的完整路径", master --files). ID names the task across
+// retries; Lease names this handout of it, and its result quotes the lease.
 type Task struct {
 	ID    int
 	N     int
+	Path  string // relative to the master's directory, with slashes; "" for a number
 	Lease uint64
 }
 
@@ -49,6 +51,10 @@ type Result struct {
 
 // MaxText is the longest result a worker may send, in bytes.
 const MaxText = 1024
+
+// MaxPath is the longest path a task may carry, in bytes: half a result,
+// so that a path and what a worker says of its file fit in one.
+const MaxPath = MaxText / 2
 
 // MaxTasks is the most tasks a master puts: 8 bytes each while they wait,
 // 80 MB in all, and ids that fit an int32 on every platform.
@@ -81,15 +87,17 @@ type lease struct {
 	timer       *time.Timer
 }
 
-// queued is a task as the master keeps it: 8 bytes, so a million fit in 8 MB.
+// queued is a task as the master keeps it: 8 bytes, so a million fit in 8
+// MB. A path task's path is kept apart, by its id (Queue.paths).
 type queued struct{ id, n int32 }
 
 // Queue holds a fixed number of tasks from Put until each has a
 // result. A task waiting for a worker is in pending, a task out with a
 // worker is in its lease, and a task with a result is only a bit in done:
-// the master keeps nothing else of it.
+// the master keeps nothing else of it but, in a queue of paths, its path.
 type Queue struct {
 	total      int
+	forPaths   bool               // its tasks are paths (NewForPaths), not numbers
 	ready      chan struct{}      // holds a token while pending may have tasks
 	finished   chan struct{}      // closed once every task has its result, or at shutdown
 	stopped    chan struct{}      // closed at shutdown: nobody reads results any more
@@ -98,6 +106,7 @@ type Queue struct {
 
 	mu        sync.Mutex        // guards the fields below, and each holder's leases
 	pending   []queued          // tasks waiting for a worker, oldest first
+	paths     []string          // a path task's path, by its id
 	put       int               // how many tasks the master has put
 	done      []uint64          // one bit per task id: its result is in
 	doneCount int               // bits set in done
@@ -134,16 +143,69 @@ func New(total int, results chan Result, requeueLog io.Writer) *Queue {
 	}
 }
 
+// NewForPaths makes a queue for total tasks that are paths of files, put
+// with PutPath, as New makes one for numbers. Whether a queue hands out
+// numbers or paths is known from the start, before any task is put: a
+// worker that squares numbers is told so at its first get (HandsOutPaths).
+func NewForPaths(total int, results chan Result, requeueLog io.Writer) *Queue {
+	q := New(total, results, requeueLog)
+	q.forPaths = true
+	q.paths = make([]string, 0, total)
+	return q
+}
+
+// HandsOutPaths reports whether the queue's tasks are paths.
+func (q *Queue) HandsOutPaths() bool { return q.forPaths }
+
 // Put adds a task (Python: task.put(n)).
 func (q *Queue) Put(n int) {
+	if q.forPaths {
+		panic("queue: a number put in a queue of paths")
+	}
+	q.put1(queued{n: int32(n)}, "")
+}
+
+// PutPath adds a task that is the path of a file (master --files), which
+// CheckPath must accept.
+func (q *Queue) PutPath(path string) {
+	if !q.forPaths {
+		panic("queue: a path put in a queue of numbers")
+	}
+	if err := CheckPath(path); err != nil {
+		panic("queue: " + err.Error())
+	}
+	q.put1(queued{}, path)
+}
+
+// put1 adds task, numbered here, and path, for a queue of paths.
+func (q *Queue) put1(task queued, path string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.put == q.total {
 		panic("queue: more tasks than it was made for")
 	}
-	q.pending = append(q.pending, queued{id: int32(q.put), n: int32(n)})
+	task.id = int32(q.put)
+	q.pending = append(q.pending, task)
+	if q.forPaths {
+		q.paths = append(q.paths, path)
+	}
 	q.put++
 	q.signal()
+}
+
+// CheckPath says why path cannot be a task, or nil: a path is 1 to MaxPath
+// bytes of printable text, so that it fits in a result with what a worker
+// says of its file, and prints as one line on either side.
+func CheckPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("an empty path")
+	case len(path) > MaxPath:
+		return fmt.Errorf("a path of %d bytes (at most %d)", len(path), MaxPath)
+	case Printable(path) != path:
+		return fmt.Errorf("the path %s has characters that do not print", Printable(path))
+	}
+	return nil
 }
 
 // signal wakes one waiting get. q.mu must be held.
@@ -221,6 +283,9 @@ func (q *Queue) lend(h *Holder, most int) (tasks []Task, closed bool) {
 	tasks = make([]Task, len(taken))
 	for i, t := range taken {
 		tasks[i] = Task{ID: int(t.id), N: int(t.n), Lease: leaseID}
+		if q.forPaths {
+			tasks[i].Path = q.paths[t.id]
+		}
 	}
 	return tasks, false
 }
@@ -370,7 +435,7 @@ func (q *Queue) report(back []queued, why, reason string) {
 	const shown = 3
 	var list []string
 	for _, t := range back[:min(shown, len(back))] {
-		list = append(list, fmt.Sprintf("#%d (n=%d)", t.id, t.n))
+		list = append(list, q.describe(t))
 	}
 	counted := logging.Tally{reason: len(back)}
 	if len(back) == 1 {
@@ -447,12 +512,21 @@ func (q *Queue) Missing() string {
 	const shown = 10
 	var list []string
 	for _, t := range unanswered[:min(shown, len(unanswered))] {
-		list = append(list, fmt.Sprintf("#%d (n=%d)", t.id, t.n))
+		list = append(list, q.describe(t))
 	}
 	if more := q.total - q.doneCount - len(list); more > 0 {
 		list = append(list, fmt.Sprintf("and %d more", more))
 	}
 	return "missing tasks: " + strings.Join(list, ", ")
+}
+
+// describe names a task for the log: "#3 (n=4512)", or "#3 (logs/app.log)".
+// q.mu must be held.
+func (q *Queue) describe(t queued) string {
+	if q.forPaths {
+		return fmt.Sprintf("#%d (%s)", t.id, q.paths[t.id])
+	}
+	return fmt.Sprintf("#%d (n=%d)", t.id, t.n)
 }
 
 // Finished is closed once every task has its result, or at shutdown.

@@ -3,6 +3,7 @@
 package queue
 
 import (
+	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -274,5 +275,53 @@ func TestRequeueLinesAreThrottled(t *testing.T) {
 	}
 	if told != requeues || len(lines) > 2*seconds {
 		t.Errorf("%d lines for %d requeues in %d s, telling of %d:\n%s", len(lines), requeues, seconds, told, requeueLog)
+	}
+}
+
+// A queue of paths (master --files) hands each task out with its path, and
+// names it by its path where a queue of numbers gives n.
+func TestQueueOfPaths(t *testing.T) {
+	t.Parallel()
+	requeueLog := proctest.NewLineLog()
+	q := NewForPaths(3, make(chan Result, 3), requeueLog)
+	if !q.HandsOutPaths() || New(1, nil, nil).HandsOutPaths() {
+		t.Errorf("HandsOutPaths: %v for a queue of paths, %v for one of numbers", q.HandsOutPaths(), New(1, nil, nil).HandsOutPaths())
+	}
+	for _, path := range []string{"logs/a.log", "logs/b c.log", "日志/c.log"} {
+		q.PutPath(path)
+	}
+	worker := NewHolder("127.0.0.1:8001", time.Hour, true)
+	tasks, _ := q.Get(worker, 2, proctest.Timeout)
+	want := []Task{{ID: 0, Path: "logs/a.log", Lease: 1}, {ID: 1, Path: "logs/b c.log", Lease: 1}}
+	if diff := cmp.Diff(want, tasks); diff != "" {
+		t.Errorf("tasks handed out (-want +got):\n%s", diff)
+	}
+	q.HungUp(worker)
+	wantLog := "master: 2 tasks back in the queue (#0 (logs/a.log), #1 (logs/b c.log)): its worker 127.0.0.1:8001 hung up\n"
+	if diff := cmp.Diff(wantLog, requeueLog.String()); diff != "" {
+		t.Errorf("requeue log (-want +got):\n%s", diff)
+	}
+	if got, want := q.Missing(), "missing tasks: #0 (logs/a.log), #1 (logs/b c.log), #2 (日志/c.log)"; got != want {
+		t.Errorf("Missing() = %q, want %q", got, want)
+	}
+}
+
+// A path is 1 to MaxPath bytes of text that prints as it is, on one line.
+func TestCheckPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ path, err string }{
+		{"logs/app.log", ""},
+		{"日志/app 1.log", ""},
+		{"../etc/passwd", ""}, // the worker's to refuse: it knows its root
+		{strings.Repeat("x", MaxPath), ""},
+		{"", "an empty path"},
+		{strings.Repeat("x", MaxPath+1), "a path of 513 bytes (at most 512)"},
+		{"logs/a\nResult: forged", `the path "logs/a\nResult: forged" has characters that do not print`},
+		{"logs/\xff.log", `the path "logs/\xff.log" has characters that do not print`},
+	} {
+		err := CheckPath(tc.path)
+		if got := fmt.Sprint(err); (err == nil) != (tc.err == "") || err != nil && got != tc.err {
+			t.Errorf("CheckPath(%.20q) = %v, want %q", tc.path, err, tc.err)
+		}
 	}
 }

@@ -41,7 +41,8 @@ import (
 const (
 	MaxBatch = 1024 // the most tasks one call may move
 	// MaxFrame fits a batch of MaxBatch results of queue.MaxText bytes,
-	// with room for gob's field tags and type descriptions.
+	// with room for gob's field tags and type descriptions, and so a batch
+	// of as many tasks, whose paths are shorter (queue.MaxPath).
 	MaxFrame    = MaxBatch*(queue.MaxText+32) + 4096
 	MaxInFlight = 64 // the most calls a connection may have running, and leases one renewal may carry
 

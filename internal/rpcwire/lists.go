@@ -47,7 +47,8 @@ type PutReply struct {
 // ResultBatch is what ResultQueue.Put carries: at most MaxBatch results.
 type ResultBatch []queue.Result
 
-// TaskList is what TaskQueue.Get answers: at most MaxBatch tasks.
+// TaskList is what TaskQueue.Get answers: at most MaxBatch tasks, each
+// a number or a path of at most queue.MaxPath bytes.
 type TaskList []queue.Task
 
 // LeaseList is what TaskQueue.Renew carries: at most MaxInFlight leases.
@@ -86,6 +87,8 @@ func (l TaskList) GobEncode() ([]byte, error) {
 	for _, t := range l {
 		data = binary.AppendVarint(data, int64(t.ID))
 		data = binary.AppendVarint(data, int64(t.N))
+		data = binary.AppendUvarint(data, uint64(len(t.Path)))
+		data = append(data, t.Path...)
 		data = binary.AppendUvarint(data, t.Lease)
 	}
 	return data, nil
@@ -93,10 +96,21 @@ func (l TaskList) GobEncode() ([]byte, error) {
 
 func (l *TaskList) GobDecode(data []byte) error {
 	r := listReader{data: data}
-	count := r.count(MaxBatch, 3)
+	count := r.count(MaxBatch, 4) // an ID, an N, a path's length and a lease
 	tasks := make(TaskList, 0, count)
 	for range count {
-		tasks = append(tasks, queue.Task{ID: int(r.varint()), N: int(r.varint()), Lease: r.uvarint()})
+		id, n, size := r.varint(), r.varint(), r.uvarint()
+		if size > queue.MaxPath && r.err == nil {
+			r.err = fmt.Errorf("%w: a path of %d bytes (at most %d)", errBadList, size, queue.MaxPath)
+		}
+		path := string(r.bytes(size))
+		// A worker prints the path it is given: it must print as one line.
+		if path != "" && r.err == nil {
+			if err := queue.CheckPath(path); err != nil {
+				r.err = fmt.Errorf("%w: %v", errBadList, err)
+			}
+		}
+		tasks = append(tasks, queue.Task{ID: int(id), N: int(n), Path: path, Lease: r.uvarint()})
 	}
 	*l = tasks
 	return r.done()

@@ -11,7 +11,9 @@ import (
 	"math"
 	"net/rpc"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"multithreading/internal/queue"
 
@@ -24,6 +26,7 @@ func TestWireListsRoundTrip(t *testing.T) {
 	for _, list := range []any{
 		ResultBatch{{ID: 0, Lease: 1, Text: "0 * 0 = 0"}, {ID: math.MinInt, Lease: 1 << 63, Text: ""}},
 		TaskList{{ID: 3, N: 9999, Lease: 7}, {ID: queue.MaxTasks, N: -1, Lease: 0}},
+		TaskList{{ID: 0, Path: "logs/app.log", Lease: 1}, {ID: 1, Path: "日志/" + strings.Repeat("x", queue.MaxPath-7), Lease: 1}},
 		LeaseList{0, 1, 1 << 63},
 		ResultBatch{},
 	} {
@@ -59,6 +62,8 @@ func TestWireListsRefuseCounts(t *testing.T) {
 		{"a text longer than its bytes", new(ResultBatch), append(count(1, 0), 0, 0, 100, 'x'), "malformed list: cut short"},
 		{"a text over the limit", new(ResultBatch), append(append(count(1, 0), 0, 0, 0x81, 0x08), make([]byte, 1025)...), "malformed list: a result of 1025 bytes (at most 1024)"},
 		{"bytes left over", new(LeaseList), count(1, 2), "malformed list: 1 bytes left over"},
+		{"a path over the limit", new(TaskList), append(append(count(1, 0), 0, 0, 0x81, 0x04), make([]byte, 600)...), "malformed list: a path of 513 bytes (at most 512)"},
+		{"a path that does not print", new(TaskList), append(count(1, 0), 0, 0, 3, 'a', '\n', 'b', 1), `malformed list: the path "a\nb" has characters that do not print`},
 	} {
 		err := tc.list.GobDecode(tc.data)
 		if !errors.Is(err, errBadList) || err.Error() != tc.err {
@@ -121,6 +126,34 @@ func FuzzResultBatch(f *testing.F) {
 	})
 }
 
+// Whatever bytes a master sends as its tasks, decoding them never panics,
+// keeps to the limits, and what decodes encodes back to the same bytes.
+func FuzzTaskList(f *testing.F) {
+	seed, _ := TaskList{{ID: 1, N: 7, Lease: 2}, {ID: 2, Path: "logs/app.log", Lease: 2}}.GobEncode()
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Add(binary.AppendUvarint(nil, 1<<40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var tasks TaskList
+		if tasks.GobDecode(data) != nil {
+			return
+		}
+		if len(tasks) > MaxBatch {
+			t.Fatalf("%d tasks decoded", len(tasks))
+		}
+		for _, task := range tasks {
+			if err := queue.CheckPath(task.Path); task.Path != "" && err != nil {
+				t.Fatalf("a task decoded with %v", err)
+			}
+		}
+		back, _ := tasks.GobEncode()
+		var again TaskList
+		if err := again.GobDecode(back); err != nil || !reflect.DeepEqual(tasks, again) {
+			t.Fatalf("%x decoded to %v, which encodes to %x, which decodes to %v, %v", data, tasks, back, again, err)
+		}
+	})
+}
+
 // A type with an interface in it would let gob define types inline, where
 // no count sees them: the codec refuses it, in a header or in a body, and a
 // top-level value of interface type too.
@@ -173,4 +206,18 @@ func FuzzCheckGobTypes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		checkGobTypes(frame, isWorkerType)
 	})
+}
+
+// A batch of as many tasks as a call may move, each with as long a path as
+// a task may have, fits in a frame.
+func TestFrameFitsABatchOfLongPaths(t *testing.T) {
+	t.Parallel()
+	tasks := make(TaskList, MaxBatch)
+	for i := range tasks {
+		tasks[i] = queue.Task{ID: queue.MaxTasks - i, Path: strings.Repeat("x", queue.MaxPath), Lease: 1 << 63}
+	}
+	codec := newFramedGob(newScriptedConn(nil), Config{})
+	if err := codec.write(&rpc.Response{ServiceMethod: "TaskQueue.Get", Seq: 1 << 63}, TaskBatch{Tasks: tasks, LeaseFor: time.Hour}); err != nil {
+		t.Errorf("a batch of %d tasks with paths of %d bytes: %v", MaxBatch, queue.MaxPath, err)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"multithreading/internal/cli"
 	"multithreading/internal/queue"
 	"multithreading/internal/rpcwire"
+	"multithreading/internal/rusage"
 )
 
 // AutoBatch is how many tasks a worker with --work 0 asks for at once: enough
@@ -42,13 +43,15 @@ type BatchConfig struct {
 	Work       time.Duration // how long each task takes, besides work
 	Jobs       int           // calls in flight at once: 1 to MaxJobs
 	Batch      int           // tasks per call: 1 to rpcwire.MaxBatch
-	Quiet      bool          // print no line per task
+	Quiet      bool          // print no line per task, and the peak memory at the end
 }
 
 // Batch is the tutorial's worker with cfg.Jobs calls in flight at
-// once, each moving up to cfg.Batch tasks, whose results work makes. A
-// get that fails ends it as it ends the tutorial's (Finished).
-func Batch(ctx context.Context, out io.Writer, cfg BatchConfig, work func(n int) string) error {
+// once, each moving up to cfg.Batch tasks, whose results work makes, from
+// a number or a path. A get that fails ends it as it ends the tutorial's
+// (Finished). A quiet worker says on cfg.Log, as it exits, the most memory
+// it held, as the quiet master does.
+func Batch(ctx context.Context, out io.Writer, cfg BatchConfig, work func(queue.Task) string) error {
 	cfg.Jobs = min(max(cfg.Jobs, 1), MaxJobs)
 	cfg.Batch = min(max(cfg.Batch, 1), rpcwire.MaxBatch)
 	serverAddr, _, _ := net.SplitHostPort(cfg.Server)
@@ -96,21 +99,29 @@ func Batch(ctx context.Context, out io.Writer, cfg BatchConfig, work func(n int)
 		return firstErr
 	}
 	fmt.Fprintln(out, "worker exit.")
+	if cfg.Quiet && cfg.Log != nil {
+		if peak, err := rusage.PeakMemory(); err == nil {
+			fmt.Fprintf(cfg.Log, "worker: peak memory %.1f MiB\n", float64(peak)/(1<<20))
+		}
+	}
 	return nil
 }
 
 // runBatch does a batch of tasks and sends their results in one call.
-func runBatch(ctx context.Context, out io.Writer, result ResultQueue, tasks []queue.Task, cfg BatchConfig, work func(n int) string) error {
+func runBatch(ctx context.Context, out io.Writer, result ResultQueue, tasks []queue.Task, cfg BatchConfig, work func(queue.Task) string) error {
 	results := make([]queue.Result, len(tasks))
 	for i, t := range tasks {
-		n := t.N
-		if !cfg.Quiet {
-			fmt.Fprintf(out, "run task %d * %d...\n", n, n)
+		switch {
+		case cfg.Quiet:
+		case t.Path != "":
+			fmt.Fprintf(out, "run task %s...\n", t.Path)
+		default:
+			fmt.Fprintf(out, "run task %d * %d...\n", t.N, t.N)
 		}
 		if err := cli.Sleep(ctx, cfg.Work); err != nil {
 			return err
 		}
-		results[i] = queue.Result{ID: t.ID, Lease: t.Lease, Text: work(n)}
+		results[i] = queue.Result{ID: t.ID, Lease: t.Lease, Text: work(t)}
 	}
 	return result.PutBatch(ctx, results)
 }
