@@ -97,8 +97,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // authkeyFlag is the main program's --authkey, which here is the token.
-func authkeyFlag(fs *flag.FlagSet) *string {
-	return fs.String("authkey", "hello world", "the shared secret: the NATS server's token")
+func authkeyFlag(fs *flag.FlagSet) func() []byte {
+	key := fs.String("authkey", "", "the shared secret, the NATS server's token (default: $TASK_AUTHKEY, or the tutorial's \"hello world\")")
+	return func() []byte {
+		switch {
+		case *key != "":
+			return []byte(*key)
+		case os.Getenv("TASK_AUTHKEY") != "":
+			return []byte(os.Getenv("TASK_AUTHKEY"))
+		default:
+			return []byte("hello world")
+		}
+	}
 }
 
 // natsFlag is --nats: the servers to use instead of an embedded one.
@@ -120,11 +130,15 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		return err
 	}
 	urls, badURL := parseURLs(*natsURLs)
+	var embeddedOnly error
+	if len(urls) > 0 && (isSet(fs, "store") || isSet(fs, "addr")) {
+		embeddedOnly = errors.New("--store and --addr are the embedded server's: with --nats, the run lives in those servers")
+	}
 	var leaseOutlastsWait error
 	if *lease >= *timeout {
 		leaseOutlastsWait = fmt.Errorf("--lease %v must be shorter than --timeout %v", *lease, *timeout)
 	}
-	if err := cli.Validate(fs, badURL, cli.HostPort("addr", *addr), cli.Port("addr", *addr, 0),
+	if err := cli.Validate(fs, badURL, embeddedOnly, cli.HostPort("addr", *addr), cli.Port("addr", *addr, 0),
 		cli.Positive("tasks", *tasks), cli.AtMost("tasks", *tasks, maxTasks),
 		cli.AtLeast("timeout", *timeout, 100*time.Millisecond), cli.AtMost("timeout", *timeout, time.Hour),
 		cli.AtLeast("lease", *lease, time.Second), cli.AtMost("lease", *lease, time.Hour), leaseOutlastsWait); err != nil {
@@ -132,14 +146,14 @@ func runMaster(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	cfg := masterConfig{
 		// A master reconnects to another node as long as it rides out errors.
-		conn:  connConfig{urls: urls, authkey: []byte(*authkey), retry: rideOut, rideOut: rideOut, log: stderr},
+		conn:  connConfig{urls: urls, authkey: authkey(), retry: rideOut, rideOut: rideOut, log: stderr},
 		tasks: *tasks, timeout: *timeout, seed: *seed, seedSet: *seed != 0, lease: *lease,
 	}
 	if cfg.seed == 0 {
 		cfg.seed = randomSeed()
 	}
 	if len(urls) == 0 {
-		cfg.server = &serverConfig{addr: *addr, authkey: []byte(*authkey), store: *store}
+		cfg.server = &serverConfig{addr: *addr, authkey: authkey(), store: *store}
 	}
 	if *quiet {
 		return quietMaster(ctx, stdout, stderr, cfg)
@@ -169,7 +183,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		return err
 	}
 	cfg := workerConfig{
-		conn:  connConfig{urls: urls, authkey: []byte(*authkey), retry: *retry, rideOut: rideOut, log: stderr},
+		conn:  connConfig{urls: urls, authkey: authkey(), retry: *retry, rideOut: rideOut, log: stderr},
 		tries: *tries, getTimeout: *getTimeout, work: *work,
 	}
 	if *batch > 0 {
@@ -215,7 +229,7 @@ func runServer(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if *store == "" {
 		*store = filepath.Join(filepath.Dir(defaultStore()), "server-"+*name)
 	}
-	ns, err := startServer(serverConfig{addr: *addr, authkey: []byte(*authkey), store: *store, name: *name, cluster: *cluster, routes: routeList})
+	ns, err := startServer(serverConfig{addr: *addr, authkey: authkey(), store: *store, name: *name, cluster: *cluster, routes: routeList})
 	if err != nil {
 		return err
 	}
@@ -224,6 +238,13 @@ func runServer(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	return cli.Stopped(ctx)
+}
+
+// isSet reports whether the command line gave the flag name.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // parseURLs splits --nats into its URLs, each nats://host:port.

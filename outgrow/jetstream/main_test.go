@@ -134,6 +134,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"master", "--tasks", "0"}, 2, "master: --tasks must be positive, not 0"},
 		{[]string{"master", "--lease", "10s", "--timeout", "5s"}, 2, "master: --lease 10s must be shorter than --timeout 5s"},
 		{[]string{"server", "--routes", "127.0.0.1:1"}, 2, "server: --routes needs --cluster: the address this node's own routes listen on"},
+		{[]string{"master", "--nats", nobody, "--store", "x"}, 2, "master: --store and --addr are the embedded server's: with --nats, the run lives in those servers"},
 		{[]string{"sing"}, 2, `unknown command "sing"`},
 		{[]string{"worker", "--nats", nobody}, 1, "worker: no server at " + nobody + " (start the master first, or give --retry)"},
 		{[]string{"worker", "--nats", nobody, "--retry", "300ms"}, 1, "worker: no server at " + nobody + " after 300ms"},

@@ -70,3 +70,22 @@ func TestLiveWorkerKeepsItsTask(t *testing.T) {
 		t.Errorf("the task was redelivered:\nmaster:\n%s\nrival:\n%s", master.Stderr, rival.Stdout)
 	}
 }
+
+// Ctrl-C exits 130 and SIGTERM 143, as the main program does, whatever
+// the master or the worker is doing: waiting for a result, or at work.
+func TestSignals(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			master, url := runMasterProcess(t, t.TempDir(), "--tasks", "2", "--seed", "1")
+			worker := start(t, "worker", "worker", "--nats", url, "--work", "1h")
+			worker.Stdout.WaitFor(t, worker, runTask)
+			worker.Cmd.Process.Signal(sig)
+			wantExit(t, worker, 128+int(sig))
+			master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
+			master.Cmd.Process.Signal(sig)
+			wantExit(t, master, 128+int(sig))
+		})
+	}
+}
