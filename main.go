@@ -307,6 +307,7 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		cpuBound(stdout, *limit, *n)
 		return nil
 	}
+	warnOfMemory(stderr, *n, *osThreads)
 	return ioBound(stdout, *n, *wait, *osThreads)
 }
 
