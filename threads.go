@@ -184,7 +184,7 @@ func spin(goroutines int, duration time.Duration) (rusage.Usage, error) {
 // a deadline, and the paragraph's way out, processes, a word away. The
 // comment on spawn is why the CPU time measured from outside is whole.
 const spinPython = `# The GIL paragraph's experiment: a few threads that loop forever use one core
-# between them; processes, each with its own GIL, use as many as they are.
+# between them; processes, each with a GIL of its own, use a core each.
 # Save it and time it (user + sys over real is the number of cores used):
 #   go run . spin --show-python > spin.py
 #   time python3 spin.py threads 2 5
