@@ -63,7 +63,7 @@ var commands = []command{
 	{"download", "多线程", "同时下载两个文件；--task：继承 Thread 的 DownloadTask\ntwo downloads at once; --task: the DownloadTask subclass", runDownload},
 	{"bank", "线程之间的通信, LCOK", "100 个线程各存 1 元，加锁；--lock=false：第一个示例，不加锁；--chan：出纳 goroutine；--time：计时\n100 deposits of ¥1, locked; --lock=false: the first listing, unlocked; --chan: a teller; --time: timed", runBank},
 	{"deadlock", "LCOK", "两笔转账以相反的顺序锁两个账户，死锁；--ordered：按同一顺序加锁\ntwo transfers lock two accounts in opposite orders and deadlock; --ordered: one order", runDeadlock},
-	{"spin", "LCOK (GIL)", "几个死循环的 goroutine，报告它们用了几个核\nbusy-loop goroutines; prints how many cores they used", runSpin},
+	{"spin", "LCOK (GIL)", "几个死循环的 goroutine，报告它们用了几个核；--python：再用 Python 的线程和进程各跑一遍，列表对比\nbusy-loop goroutines; prints how many cores they used; --python: Python's threads and processes too, side by side", runSpin},
 	{"tasks", "进程 VS 线程", "--kind io：大量同时等待的任务（--os-threads：每个任务一个系统线程）；--kind cpu：一个计算分给越来越多的 goroutine\n--kind io: many waiting tasks at once (--os-threads: an OS thread each); --kind cpu: one job over more and more goroutines", runTasks},
 	{"local", "ThreadLocal", "每个 goroutine 的学生放在 context 里；--dict：global_dict；--pass：层层传参\na student per goroutine in a context value; --dict: global_dict; --pass: passed down by hand", runLocal},
 	{"master", "分布式进程", "task_master.py，把任务放进队列，分给 worker\ntask_master.py: puts tasks in a queue served to workers", runMaster},
@@ -243,19 +243,42 @@ func runDeadlock(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 }
 
 func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
-	goroutines := fs.Int("goroutines", runtime.NumCPU(), "how many goroutines busy-loop")
+	goroutines := fs.Int("goroutines", runtime.NumCPU(), "how many goroutines busy-loop (with --python, also how many threads and processes)")
 	duration := fs.Duration("for", 5*time.Second, "how long they loop")
 	gomaxprocs := fs.Int("gomaxprocs", 0, "how many cores Go may run goroutines on at once (0: all); 1 gives the GIL's picture")
+	pythonAsked := cli.OptionalString(fs, "python", "python3", "run the same loops in Python's threads, then in its processes, and show a row for each beside Go's:\n"+
+		"--python alone uses python3 on the PATH (and a free-threaded python3.13t there, for its threads); --python=PATH, that interpreter")
+	showPython := fs.Bool("show-python", false, "print the Python script that --python runs, to save and run alone")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := cli.Validate(fs, cli.Positive("goroutines", *goroutines), cli.Positive("for", *duration), cli.NotNegative("gomaxprocs", *gomaxprocs)); err != nil {
+	var tooManyProcesses error
+	if *pythonAsked != "" && *goroutines > maxPythonLoops {
+		tooManyProcesses = fmt.Errorf("--goroutines must be at most %d with --python, not %d: each loop is a Python process", maxPythonLoops, *goroutines)
+	}
+	if err := cli.Validate(fs, cli.Positive("goroutines", *goroutines), cli.Positive("for", *duration), cli.NotNegative("gomaxprocs", *gomaxprocs),
+		tooManyProcesses); err != nil {
 		return err
+	}
+	if *showPython {
+		fmt.Fprint(stdout, spinPython)
+		return nil
 	}
 	if *gomaxprocs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*gomaxprocs))
 	}
-	return spin(stdout, *goroutines, *duration)
+	if *pythonAsked == "" {
+		return spinMain(stdout, *goroutines, *duration)
+	}
+	// Ctrl-C must stop a Python run too, which runs in a process group of
+	// its own, out of the terminal's reach.
+	ctx, stop := cli.Interruptible(ctx, stderr)
+	defer stop()
+	pythons, err := spinPythons(*pythonAsked, stderr)
+	if err != nil {
+		return err
+	}
+	return spinSideBySide(ctx, stdout, stderr, pythons, *goroutines, *duration)
 }
 
 func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -285,6 +308,7 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		cpuBound(stdout, *limit, *n)
 		return nil
 	}
+	warnOfMemory(stderr, *n, *osThreads)
 	return ioBound(stdout, *n, *wait, *osThreads)
 }
 

@@ -5,22 +5,28 @@
 // t.join() becomes a sync.WaitGroup's Wait. Goroutines have no names, so the
 // name that threading.current_thread().name would print travels in a
 // context value (threading.Named). Unlike Python's threads, goroutines
-// run Go code on every core at once: spin measures it. And a goroutine is not
-// an OS thread: tasks --os-threads puts each task on one, to show the cost.
+// run Go code on every core at once: spin measures it, and spin --python
+// runs the same busy loops in Python's threads and processes beside them.
+// And a goroutine is not an OS thread: tasks --os-threads puts each task on
+// one, to show the cost.
 
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"multithreading/internal/python"
 	"multithreading/internal/rusage"
 	"multithreading/internal/threading"
 )
@@ -127,16 +133,26 @@ func downloadTaskMain(out io.Writer, seed uint64, second time.Duration) {
 	fmt.Fprintf(out, "总共耗费了%.2f秒.\n", float64(end.Sub(start))/float64(second))
 }
 
+// spinMain runs spin and says how many cores its goroutines kept busy.
+func spinMain(out io.Writer, goroutines int, duration time.Duration) error {
+	fmt.Fprintf(out, "%s spin for %v (GOMAXPROCS %d)\n",
+		howMany(goroutines, "goroutine"), duration, runtime.GOMAXPROCS(0))
+	used, err := spin(goroutines, duration)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "used %.2f of %d cores over %.2f s\n", used.Cores(), runtime.NumCPU(), used.Wall.Seconds())
+	return nil
+}
+
 // spin runs the experiment the GIL paragraph only describes: "start a few
 // threads that loop forever". Python's threads take turns on one core; these
 // goroutines run on as many cores as GOMAXPROCS allows. The process reads its
-// own CPU time, so the figure it prints needs no outside tool.
-func spin(out io.Writer, goroutines int, duration time.Duration) error {
-	fmt.Fprintf(out, "%s spin for %v (GOMAXPROCS %d)\n",
-		howMany(goroutines, "goroutine"), duration, runtime.GOMAXPROCS(0))
+// own CPU time, so the figure needs no outside tool.
+func spin(goroutines int, duration time.Duration) (rusage.Usage, error) {
 	before, err := rusage.CPUTime()
 	if err != nil {
-		return err
+		return rusage.Usage{}, err
 	}
 	start := time.Now()
 	// Each loop stops itself at the deadline. Were the main goroutine to sleep
@@ -157,11 +173,148 @@ func spin(out io.Writer, goroutines int, duration time.Duration) error {
 	wall := time.Since(start)
 	after, err := rusage.CPUTime()
 	if err != nil {
-		return err
+		return rusage.Usage{}, err
 	}
-	cores := float64(after-before) / float64(wall)
-	fmt.Fprintf(out, "used %.2f of %d cores over %.2f s\n", cores, runtime.NumCPU(), wall.Seconds())
+	return rusage.Usage{Wall: wall, CPU: after - before}, nil
+}
+
+// spinPython is the experiment in Python, which spin --python runs beside
+// spin's goroutines: the listing that the GIL paragraph leaves out, as
+// 廖雪峰's tutorial gives it (a thread per core, each running loop()), with
+// a deadline, and the paragraph's way out, processes, a word away. The
+// comment on spawn is why the CPU time measured from outside is whole.
+const spinPython = `# The GIL paragraph's experiment: a few threads that loop forever use one core
+# between them; processes, each with a GIL of its own, use a core each.
+# Save it and time it (user + sys over real is the number of cores used):
+#   go run . spin --show-python > spin.py
+#   time python3 spin.py threads 2 5
+#   time python3 spin.py processes 2 5
+import multiprocessing
+import sys
+import threading
+import time
+
+
+def loop(deadline):
+    x = 0
+    while time.time() < deadline:  # the listing's "while True", with an end
+        x = x ^ 1
+
+
+if __name__ == '__main__':
+    if len(sys.argv) != 4 or sys.argv[1] not in ('threads', 'processes'):
+        sys.exit('usage: python3 spin.py threads|processes LOOPS SECONDS')
+    how, loops, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    # spawn starts each process as a child of this one, which join() waits
+    # for, so that the CPU time the system counts for this process includes
+    # theirs (forkserver, Linux's default since Python 3.14, would hide it).
+    multiprocessing.set_start_method('spawn')
+    Worker = threading.Thread if how == 'threads' else multiprocessing.Process
+    deadline = time.time() + seconds
+    workers = []
+    for i in range(loops):
+        t = Worker(target=loop, args=(deadline,))
+        t.start()
+        workers.append(t)
+    for t in workers:
+        t.join()
+`
+
+// maxPythonLoops bounds --goroutines with --python: each loop is a Python
+// process of its own in the processes row, at some 10 MiB apiece.
+const maxPythonLoops = 64
+
+// spinRows is a Python that spin --python runs, and the ways it runs its
+// loops: "threads", "processes".
+type spinRows struct {
+	python.Interpreter
+	ways []string
+}
+
+// spinSideBySide runs spin's busy loops in each Python's threads and
+// processes (spinPython), then in goroutines (spin), and prints a row for
+// each as it ends: how many cores each way kept busy. Python's CPU time is
+// measured from outside, as the system counts it for the process.
+func spinSideBySide(ctx context.Context, out, stderr io.Writer, pythons []spinRows, loops int, duration time.Duration) error {
+	type row struct {
+		label string
+		run   func() (rusage.Usage, error)
+	}
+	var rows []row
+	seconds := strconv.FormatFloat(duration.Seconds(), 'f', -1, 64)
+	for _, py := range pythons {
+		for _, how := range py.ways {
+			rows = append(rows, row{pythonLabel(py.Interpreter) + " " + how, func() (rusage.Usage, error) {
+				return py.RunScript(ctx, stderr, "spin.py", spinPython, how, strconv.Itoa(loops), seconds)
+			}})
+		}
+	}
+	goLabel := "Go goroutines"
+	if runtime.GOMAXPROCS(0) != runtime.NumCPU() {
+		goLabel += fmt.Sprintf(" (GOMAXPROCS %d)", runtime.GOMAXPROCS(0))
+	}
+	rows = append(rows, row{goLabel, func() (rusage.Usage, error) { return spin(loops, duration) }})
+
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r.label))
+	}
+	fmt.Fprintf(out, "%s for %v, on %d cores:\n", howMany(loops, "busy loop"), duration, runtime.NumCPU())
+	fmt.Fprintf(out, "%-*s %8s %8s %6s\n", width, "", "wall", "CPU", "cores")
+	for _, r := range rows {
+		used, err := r.run()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%-*s %7.2fs %7.2fs %6.2f\n", width, r.label, used.Wall.Seconds(), used.CPU.Seconds(), used.Cores())
+	}
 	return nil
+}
+
+// pythonLabel names a Python in spin's table: "Python 3.12.1", and
+// "Python 3.13.0t" for a free-threaded build, running without the GIL.
+func pythonLabel(py python.Interpreter) string {
+	if py.FreeThreaded {
+		return "Python " + py.Version + "t"
+	}
+	return "Python " + py.Version
+}
+
+// spinPythons returns the Pythons that --python asks for: the interpreter
+// it names, or, given alone (as python3), python3 on the PATH and beside it
+// any free-threaded build, whose threads are the row worth seeing. Without
+// python3 it says so on stderr, and spin shows the other rows.
+func spinPythons(asked string, stderr io.Writer) ([]spinRows, error) {
+	both := []string{"threads", "processes"}
+	if asked != "python3" {
+		if _, err := exec.LookPath(asked); err != nil {
+			return nil, fmt.Errorf("--python=%s: %v", asked, errors.Unwrap(err))
+		}
+		py, err := python.Ask(asked)
+		return []spinRows{{py, both}}, err
+	}
+	var rows []spinRows
+	py, err := python.Ask(asked)
+	if err == nil {
+		rows = append(rows, spinRows{py, both})
+	}
+	for _, freeThreaded := range python.FreeThreadedOnPath() {
+		if freeThreaded.Version != py.Version || !py.FreeThreaded {
+			rows = append(rows, spinRows{freeThreaded, []string{"threads"}})
+		}
+	}
+	if err != nil {
+		var notFound *exec.Error
+		if errors.As(err, &notFound) {
+			err = errors.New("no python3 on the PATH")
+		}
+		showing := "the Go row only"
+		if len(rows) > 0 {
+			showing = "the other rows"
+		}
+		fmt.Fprintf(stderr, "spin: %v; showing %s\n", err, showing)
+	}
+	return rows, nil
 }
 
 // maxOSThreadTasks bounds tasks --os-threads. Go's runtime stops a program
@@ -229,6 +382,43 @@ func ioBound(out io.Writer, n int, wait time.Duration, onOSThreads bool) error {
 		float64(peak)/(1<<20), float64(peak-before)/1024/float64(n), runsOn)
 	fmt.Fprintf(out, "all done in %.2f s\n", elapsed.Seconds())
 	return nil
+}
+
+// What a waiting task adds to the peak memory, as tasks --kind io measures
+// it on Linux (amd64): 2.7 KiB per goroutine, whatever n (20,000 to a
+// million), its 2 KiB stack and the runtime's record of it; 19.5 KiB per
+// OS thread (1,000 to 9,000), which adds the pages of its own stack that it
+// touches. Besides, the program itself takes some 8 MiB.
+const (
+	goroutineTaskBytes = 2765
+	osThreadTaskBytes  = 19_970
+	programBytes       = 8 << 20
+	// warnAboveBytes is the estimate past which tasks warns before it runs.
+	warnAboveBytes = 1 << 30
+)
+
+// ioBoundMemory estimates the peak memory of ioBound:
+// programBytes + n × (goroutineTaskBytes or osThreadTaskBytes).
+func ioBoundMemory(n int, onOSThreads bool) int64 {
+	perTask := int64(goroutineTaskBytes)
+	if onOSThreads {
+		perTask = osThreadTaskBytes
+	}
+	return programBytes + int64(n)*perTask
+}
+
+// warnOfMemory says before ioBound runs that it will take more than
+// warnAboveBytes: a million waiting goroutines fill 2.6 GiB, which the
+// reader should hear of before the machine does.
+func warnOfMemory(stderr io.Writer, n int, onOSThreads bool) {
+	if estimate := ioBoundMemory(n, onOSThreads); estimate > warnAboveBytes {
+		runsOn := "goroutines"
+		if onOSThreads {
+			runsOn = "OS threads"
+		}
+		fmt.Fprintf(stderr, "tasks: %d waiting %s will take about %.1f GiB of memory; Ctrl-C to stop\n",
+			n, runsOn, float64(estimate)/(1<<30))
+	}
 }
 
 // cpuBound is the compute-bound half: one fixed job, counting the primes

@@ -252,10 +252,22 @@ func runIOTasks(t *testing.T, n int, wait string, flags ...string) (kiBPerTask f
 // a waiting goroutine costs: its stack of at least 2 KiB, and a little more.
 // (Before the start barrier, the first goroutines were done before the last
 // began, and a million reported 0.3 KiB each.)
+// The warning of tasks estimates with the same figure (goroutineTaskBytes).
 func TestTasksIOMemoryPerGoroutine(t *testing.T) {
 	t.Parallel()
-	if kiB := runIOTasks(t, 20000, "10ms"); kiB < 2 || kiB > 8 {
+	kiB := runIOTasks(t, 20000, "10ms")
+	if kiB < 2 || kiB > 8 {
 		t.Errorf("%.1f KiB per waiting goroutine, want 2 to 8", kiB)
+	}
+	checkEstimate(t, "goroutine", kiB, goroutineTaskBytes)
+}
+
+// checkEstimate checks a figure of tasks' memory estimate against what a run
+// measured, within a margin for other systems and versions of Go.
+func checkEstimate(t *testing.T, task string, measuredKiB float64, estimateBytes int) {
+	t.Helper()
+	if estimate := float64(estimateBytes) / 1024; measuredKiB < estimate/1.5 || measuredKiB > estimate*1.5 {
+		t.Errorf("tasks estimates %.1f KiB per %s, a run measured %.1f: update the estimate", estimate, task, measuredKiB)
 	}
 }
 
@@ -269,6 +281,39 @@ func TestTasksOSThreadsCostMoreThanGoroutines(t *testing.T) {
 	if thread < 2*goroutine {
 		t.Errorf("%.1f KiB per OS thread against %.1f per goroutine: want at least twice as much", thread, goroutine)
 	}
+	checkEstimate(t, "OS thread", thread, osThreadTaskBytes)
+}
+
+// The estimate that tasks warns with: within a generous margin of what a run
+// measures (as TestTasksIOMemoryPerGoroutine and
+// TestTasksOSThreadsCostMoreThanGoroutines do), and a warning only past
+// 1 GiB, which the default, and the most OS threads allowed, stay below.
+func TestTasksMemoryWarning(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		n           int
+		onOSThreads bool
+		warning     string
+	}{
+		{5000, false, ""},
+		{380_000, false, ""},
+		{maxOSThreadTasks, true, ""},
+		{400_000, false, "tasks: 400000 waiting goroutines will take about 1.0 GiB of memory; Ctrl-C to stop\n"},
+		{1_000_000, false, "tasks: 1000000 waiting goroutines will take about 2.6 GiB of memory; Ctrl-C to stop\n"},
+		{100_000, true, "tasks: 100000 waiting OS threads will take about 1.9 GiB of memory; Ctrl-C to stop\n"},
+	} {
+		var stderr strings.Builder
+		warnOfMemory(&stderr, tc.n, tc.onOSThreads)
+		if stderr.String() != tc.warning {
+			t.Errorf("%d tasks, on OS threads %v: warning %q, want %q", tc.n, tc.onOSThreads, stderr.String(), tc.warning)
+		}
+	}
+	// A million goroutines measured 2653 MiB.
+	if mib := ioBoundMemory(1_000_000, false) >> 20; mib < 2400 || mib > 2900 {
+		t.Errorf("a million goroutines estimated at %d MiB, where a run measured 2653", mib)
+	}
+	// The default prints no warning, nor anything else on stderr.
+	runIOTasks(t, 5000, "1ms")
 }
 
 // One task is one goroutine, in the singular.

@@ -73,10 +73,14 @@ func Parse(fs *flag.FlagSet, args []string) error {
 		return nil
 	}
 	// A Python user writes --lock false; Go's boolean flags take --lock=false.
+	// And --python PATH, for a flag that may be given alone (OptionalString).
 	if before := len(args) - fs.NArg() - 1; before >= 0 && isBoolFlag(fs, args[before]) {
+		name := strings.TrimLeft(args[before], "-")
 		if _, err := strconv.ParseBool(fs.Arg(0)); err == nil {
-			name := strings.TrimLeft(args[before], "-")
 			return Usagef(fs, "write --%s=%s, not --%s %s: a boolean flag takes its value after =", name, fs.Arg(0), name, fs.Arg(0))
+		}
+		if _, optional := fs.Lookup(name).Value.(*optionalString); optional {
+			return Usagef(fs, "write --%s=%s, not --%s %s: --%s takes its value after =, or none", name, fs.Arg(0), name, fs.Arg(0), name)
 		}
 	}
 	return Usagef(fs, "unexpected argument %q", fs.Arg(0))

@@ -42,9 +42,10 @@ const ExitWithin = time.Second
 // even if they cannot. A second signal exits at once: whoever presses
 // Ctrl-C twice does not want to wait for anything.
 //
-// Only the master and the worker call it. A program that listens for signals
-// can never be "asleep" to Go's runtime, which then no longer reports a
-// deadlock (golang/go#21576), so the other listings leave signals alone.
+// Only the master, the worker and spin --python call it. A program that
+// listens for signals can never be "asleep" to Go's runtime, which then no
+// longer reports a deadlock (golang/go#21576), so the other listings leave
+// signals alone.
 func Interruptible(ctx context.Context, stderr io.Writer) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	signals := make(chan os.Signal, 2)

@@ -21,16 +21,11 @@ import (
 	"time"
 
 	"multithreading/internal/proctest"
+	"multithreading/internal/python"
 )
 
 // Python is one interpreter, known by its version ("3.12.1").
-type Python struct {
-	Version      string
-	Major, Minor int
-	Path         string
-}
-
-func (p Python) String() string { return "python" + p.Version }
+type Python = python.Interpreter
 
 // findPythons looks for interpreters once per test binary.
 var findPythons = sync.OnceValue(func() []Python {
@@ -48,7 +43,7 @@ var findPythons = sync.OnceValue(func() []Python {
 		if !ok || p.Major != 3 || p.Minor < 11 {
 			continue
 		}
-		if !slices.ContainsFunc(pythons, func(q Python) bool { return q.Version == p.Version }) {
+		if !slices.ContainsFunc(pythons, func(q Python) bool { return q.String() == p.String() }) {
 			pythons = append(pythons, p)
 		}
 	}
@@ -72,18 +67,8 @@ func pyenvRoot() string {
 
 // Interpreter runs path to learn its version.
 func Interpreter(path string) (Python, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "-c",
-		"import sys; print('%d %d %d' % sys.version_info[:3])").Output()
-	if err != nil {
-		return Python{}, false
-	}
-	var major, minor, micro int
-	if _, err := fmt.Sscan(string(out), &major, &minor, &micro); err != nil {
-		return Python{}, false
-	}
-	return Python{Version: fmt.Sprintf("%d.%d.%d", major, minor, micro), Major: major, Minor: minor, Path: path}, true
+	p, err := python.Ask(path)
+	return p, err == nil
 }
 
 // ForTest returns the Pythons to test against. CI must have a 3.11
