@@ -167,7 +167,7 @@ func (q *resultQueue) Put(ctx context.Context, t *task, r string) error {
 		return err
 	}
 	if stored.Duplicate && meta.NumDelivered > 1 {
-		fmt.Fprintf(q.log, "worker: the stream dropped the result of task %d: another worker's came first\n", t.id)
+		fmt.Fprintf(q.log, "worker: the stream dropped the result of task %d: it had one already (the task was delivered %d times)\n", t.id, meta.NumDelivered)
 	}
 	// The task leaves the work-queue stream. A lost ack costs a redelivery
 	// at most, whose result the stream drops; the master, if it has its
