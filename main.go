@@ -28,26 +28,7 @@ import (
 
 func main() {
 	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	os.Exit(exitCode(err))
-}
-
-// exitCode maps run's error to the exit status: 2 for usage, 1 for failure,
-// and as shells report a signal, 128 + its number: 130 for Ctrl-C (SIGINT),
-// 143 for SIGTERM.
-func exitCode(err error) int {
-	var sig cli.SignalError
-	switch {
-	case errors.As(err, &sig):
-		return 128 + int(sig.Signal)
-	case err == nil:
-		return 0
-	case errors.Is(err, cli.ErrUsage):
-		return 2
-	case errors.Is(err, cli.ErrInterrupted):
-		return 130
-	default:
-		return 1
-	}
+	os.Exit(cli.ExitCode(err))
 }
 
 // A command is one subcommand: the tutorial section it ports (its heading as

@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode"
 
+	"multithreading/internal/cli"
 	"multithreading/internal/proctest"
 
 	"github.com/google/go-cmp/cmp"
@@ -59,7 +60,7 @@ func runInProcess(t *testing.T, args ...string) (stdout, stderr string, exit int
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), args, &out, &errOut)
-	return out.String(), errOut.String(), exitCode(err)
+	return out.String(), errOut.String(), cli.ExitCode(err)
 }
 
 // runBinary runs a built binary to its end, at most a minute.

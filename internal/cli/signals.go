@@ -82,6 +82,25 @@ func Interruptible(ctx context.Context, stderr io.Writer) (context.Context, cont
 	}
 }
 
+// ExitCode maps a command's error to its exit status: 2 for a usage
+// mistake (ErrUsage), 1 for a failure, and as shells report a signal,
+// 128 + its number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
+func ExitCode(err error) int {
+	var sig SignalError
+	switch {
+	case errors.As(err, &sig):
+		return 128 + int(sig.Signal)
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrUsage):
+		return 2
+	case errors.Is(err, ErrInterrupted):
+		return 130
+	default:
+		return 1
+	}
+}
+
 // SayWithin writes line to w, but waits at most limit: a stderr that
 // nobody reads must not keep the program from exiting.
 func SayWithin(w io.Writer, limit time.Duration, line string) {

@@ -25,25 +25,7 @@ import (
 
 func main() {
 	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
-	os.Exit(exitCode(err))
-}
-
-// exitCode is the main program's: 2 for usage, 1 for failure, 128 + the
-// signal's number for Ctrl-C (130) and SIGTERM (143).
-func exitCode(err error) int {
-	var sig cli.SignalError
-	switch {
-	case errors.As(err, &sig):
-		return 128 + int(sig.Signal)
-	case err == nil:
-		return 0
-	case errors.Is(err, cli.ErrUsage):
-		return 2
-	case errors.Is(err, cli.ErrInterrupted):
-		return 130
-	default:
-		return 1
-	}
+	os.Exit(cli.ExitCode(err))
 }
 
 const usage = `usage: go run . master [flags]   task_master.py, with an embedded NATS server
