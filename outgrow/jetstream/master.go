@@ -43,7 +43,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	if err := r.loadPrinted(ctx); err != nil {
 		return err
 	}
-	if r.put > 0 {
+	if r.resumed {
 		fmt.Fprintf(stderr, "master: resuming the run of %s: %d tasks were put, %d results printed\n", r.describe(), r.put, len(r.printed))
 	}
 	result, err := r.results(ctx)

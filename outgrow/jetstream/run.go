@@ -22,6 +22,7 @@ type runState struct {
 	tasks   int
 	seed    uint64
 	put     int          // tasks in the stream so far: its last sequence number
+	resumed bool         // the run was stored by a master before this one
 	printed map[int]bool // the tasks whose result the master printed
 	js      jetstream.JetStream
 	kv      jetstream.KeyValue // the run's record: "run" and one "printed.ID" per result
@@ -57,6 +58,7 @@ func openRun(ctx context.Context, js jetstream.JetStream, retry retrier, cfg run
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		_, err = r.kv.Create(ctx, "run", []byte(r.describe()))
 	case err == nil:
+		r.resumed = true
 		err = r.resume(string(stored.Value()), cfg)
 	}
 	if err != nil {
