@@ -271,16 +271,16 @@ func TestGoMasterMixedWorkers(t *testing.T) {
 	t.Parallel()
 	pythons := pythontest.ForTest(t)
 	master, addr := startMaster(t, "--tasks", "30")
+	// Python starts slowly on a busy machine: each worker starts once the
+	// one before it has a task, which takes it a second, so that no worker
+	// can do every task before the next one connects.
 	var workers []*proctest.Proc
 	for i := range 2 {
 		py := pythons[min(i*(len(pythons)-1), len(pythons)-1)]
-		workers = append(workers, startPyWorker(t, py, fmt.Sprintf("python worker %d (%v)", i+1, py), addr,
-			"--work", "0.01", "--tries", "40", "--timeout", "0.05"))
-	}
-	// Python starts slowly on a busy machine: the Go worker starts once each
-	// Python worker has a task, or it could do them all first.
-	for _, w := range workers {
+		w := startPyWorker(t, py, fmt.Sprintf("python worker %d (%v)", i+1, py), addr,
+			"--work", "1", "--tries", "40", "--timeout", "0.05")
 		w.Stdout.WaitFor(t, w, regexp.MustCompile(`^run task \d+ \* \d+\.\.\.$`))
+		workers = append(workers, w)
 	}
 	workers = append(workers, start(t, "go worker", "worker", "--server", addr, "--tries", "0", "--work", "10ms"))
 	tasks := finishMaster(t, master)
