@@ -261,12 +261,18 @@ func spinSideBySide(ctx context.Context, out, stderr io.Writer, pythons []spinRo
 	}
 	fmt.Fprintf(out, "%s for %v, on %d cores:\n", howMany(loops, "busy loop"), duration, runtime.NumCPU())
 	fmt.Fprintf(out, "%-*s %8s %8s %6s\n", width, "", "wall", "CPU", "cores")
+	var used rusage.Usage
 	for _, r := range rows {
-		used, err := r.run()
-		if err != nil {
+		var err error
+		if used, err = r.run(); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "%-*s %7.2fs %7.2fs %6.2f\n", width, r.label, used.Wall.Seconds(), used.CPU.Seconds(), used.Cores())
+	}
+	// The goroutines, last, are the yardstick: if they got too few cores,
+	// so did every row, and the lesson is lost in the load.
+	if free := float64(min(loops, runtime.GOMAXPROCS(0))); used.Cores() < 0.75*free {
+		fmt.Fprintf(stderr, "spin: the goroutines got %.2f of the %.0f cores they could use: other programs are busy, so every row is low; run it again on a quiet machine\n", used.Cores(), free)
 	}
 	return nil
 }
