@@ -127,7 +127,9 @@ func runConfigOf(cfg masterConfig) runConfig {
 	rc := runConfig{tasks: cfg.tasks, seed: cfg.seed, seedSet: cfg.seedSet, lease: cfg.lease, replicas: 1}
 	if cfg.server != nil {
 		rc.where = cfg.server.store
+		rc.startAfresh = "delete that directory to start another"
 	} else {
+		rc.startAfresh = "delete its streams to start another (nats stream rm " + taskStream + ", " + resultStream + ", KV_" + runBucket + ")"
 		rc.where = strings.Join(cfg.conn.urls, ",")
 		rc.replicas = min(3, len(cfg.conn.urls))
 		if rc.replicas == 2 {
@@ -164,8 +166,10 @@ func (c *conn) taskQueue(ctx context.Context) (*taskQueue, error) {
 }
 
 // shutdownGrace is how long a master that has finished keeps its embedded
-// server up for the workers still connected to it.
-const shutdownGrace = time.Second
+// server up for the workers still connected to it, so that each sees the
+// run gone (its next get finds no stream) and ends, rather than losing its
+// server and waiting --retry for it. A worker's get waits a second.
+const shutdownGrace = 5 * time.Second
 
 // runGrace is how long a worker waits for the master to make its streams,
 // once it has reached the server.

@@ -212,7 +212,10 @@ func (r retrier) do(ctx context.Context, what string, wait time.Duration, call f
 				lost = time.Now()
 			}
 			if time.Since(lost) >= r.retry {
-				return fmt.Errorf("%s: %w", what, errServerGone)
+				if r.retry == 0 {
+					return fmt.Errorf("%s: %w (--retry waits for it)", what, errServerGone)
+				}
+				return fmt.Errorf("%s: %w within --retry %v", what, errServerGone, r.retry)
 			}
 		} else if lost = (time.Time{}); time.Now().After(deadline) {
 			return fmt.Errorf("%s: %w", what, err)
@@ -226,7 +229,7 @@ func (r retrier) do(ctx context.Context, what string, wait time.Duration, call f
 }
 
 // errServerGone says that the server went away and did not come back.
-var errServerGone = errors.New("the server is gone, and did not come back within --retry")
+var errServerGone = errors.New("the server is gone")
 
 // gone reports whether err says that the run's streams are not there.
 func gone(err error) bool {

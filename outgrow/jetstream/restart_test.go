@@ -67,7 +67,7 @@ func TestStoredRun(t *testing.T) {
 	for _, args := range [][]string{{"--seed", "2", "--tasks", "3"}, {"--seed", "1", "--tasks", "4"}} {
 		other := start(t, "another run", append([]string{"master", "--addr", addr, "--store", store}, args...)...)
 		wantExit(t, other, 2)
-		want := fmt.Sprintf("master: %s holds an unfinished run of 3 tasks, seed 1: finish it with --tasks 3 --seed 1, or remove it\n", store)
+		want := fmt.Sprintf("master: %s holds an unfinished run of 3 tasks, seed 1: finish it with --tasks 3 --seed 1, or delete that directory to start another\n", store)
 		stderr := strings.SplitAfter(other.Stderr.String(), "\n")
 		if diff := cmp.Diff(want, stderr[len(stderr)-2]); diff != "" {
 			t.Errorf("%v (-want +got):\n%s", args, diff)

@@ -31,12 +31,13 @@ type runState struct {
 
 // runConfig is how the run's streams are made.
 type runConfig struct {
-	tasks    int
-	seed     uint64
-	seedSet  bool          // the seed was given, not drawn: a stored run must have it
-	lease    time.Duration // the consumer's AckWait
-	replicas int           // 1, or 3 on a cluster of three
-	where    string        // the store or the servers, to name the run
+	tasks       int
+	seed        uint64
+	seedSet     bool          // the seed was given, not drawn: a stored run must have it
+	lease       time.Duration // the consumer's AckWait
+	replicas    int           // 1, or 3 on a cluster of three
+	where       string        // the store or the servers, to name the run
+	startAfresh string        // how to drop a stored run
 }
 
 // openRun makes the run's streams, or finds the run a master before this
@@ -111,8 +112,8 @@ func (r *runState) resume(stored string, cfg runConfig) error {
 		return fmt.Errorf("%s holds a run this program did not write: %q", cfg.where, stored)
 	}
 	if tasks != cfg.tasks || (cfg.seedSet && seed != cfg.seed) {
-		return fmt.Errorf("%s holds an unfinished run of %s: finish it with --tasks %d --seed %d, or remove it%w",
-			cfg.where, stored, tasks, seed, errStoredRun)
+		return fmt.Errorf("%s holds an unfinished run of %s: finish it with --tasks %d --seed %d, or %s%w",
+			cfg.where, stored, tasks, seed, cfg.startAfresh, errStoredRun)
 	}
 	r.seed = seed
 	return nil
