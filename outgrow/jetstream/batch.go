@@ -33,7 +33,7 @@ func batchWorker(ctx context.Context, out io.Writer, cfg workerConfig, batch int
 	for {
 		var msgs []jetstream.Msg
 		err := q.retry.do(ctx, "take tasks", cfg.getTimeout, func(ctx context.Context) error {
-			b, err := q.consumer.Fetch(batch, jetstream.FetchMaxWait(cfg.getTimeout)) // ends within the wait; Ctrl-C does not wait for it
+			b, err := q.consumer.Fetch(batch, jetstream.FetchMaxWait(cfg.getTimeout), jetstream.FetchMaxBytes(batch*maxResult)) // ends within the wait; Ctrl-C does not wait for it
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,10 @@ func batchWorker(ctx context.Context, out io.Writer, cfg workerConfig, batch int
 			case <-ack.Ok():
 				msgs[i].Ack()
 			case err := <-ack.Err():
-				return err
+				if !isPerSubjectLimit(err) {
+					return err
+				}
+				msgs[i].Ack() // the stream had its result already
 			case <-time.After(c.retry.rideOut):
 				return fmt.Errorf("no answer to a result in %v", c.retry.rideOut)
 			case <-ctx.Done():

@@ -24,6 +24,8 @@ type conn struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	embedded *server.Server // nil for a worker, or with --nats
+	finished bool           // the master has its run's every result: its workers get a grace
+	unlock   func()         // lets another master use the store
 	log      io.Writer
 	retry    retrier
 }
@@ -59,14 +61,16 @@ func connect(ctx context.Context, cfg connConfig) (*conn, error) {
 			}
 			return &conn{nc: nc, js: js, log: cfg.log, retry: retrier{nc: nc, rideOut: cfg.rideOut, retry: cfg.retry, try: 2 * time.Second}}, nil
 		case errors.Is(err, nats.ErrAuthorization):
-			return nil, errors.New("the server refused the authkey: give the master's --authkey")
-		case !errors.Is(err, nats.ErrNoServers):
-			return nil, err
+			return nil, errors.New("the server refused the authkey: give the one it was started with (--authkey, or $TASK_AUTHKEY)")
 		case time.Now().After(deadline):
-			if cfg.retry > 0 {
-				return nil, fmt.Errorf("no server at %s after %v", strings.Join(cfg.urls, ", "), cfg.retry)
+			why := "" // refused: nothing listens there
+			if !errors.Is(err, nats.ErrNoServers) {
+				why = ": " + err.Error() // a host that does not answer, or is not found
 			}
-			return nil, fmt.Errorf("no server at %s (start the master first, or give --retry)", strings.Join(cfg.urls, ", "))
+			if cfg.retry > 0 {
+				return nil, fmt.Errorf("no server at %s after %v%s", strings.Join(cfg.urls, ", "), cfg.retry, why)
+			}
+			return nil, fmt.Errorf("no server at %s%s (start the master first, or give --retry)", strings.Join(cfg.urls, ", "), why)
 		case !said:
 			fmt.Fprintf(cfg.log, "waiting up to %v for a server at %s...\n", cfg.retry, strings.Join(cfg.urls, ", "))
 			said = true
@@ -85,11 +89,12 @@ func connect(ctx context.Context, cfg connConfig) (*conn, error) {
 func (c *conn) Close() {
 	c.nc.Close()
 	if c.embedded != nil {
-		for start := time.Now(); c.embedded.NumClients() > 0 && time.Since(start) < shutdownGrace; {
+		for start := time.Now(); c.finished && c.embedded.NumClients() > 0 && time.Since(start) < shutdownGrace; {
 			time.Sleep(10 * time.Millisecond)
 		}
 		c.embedded.Shutdown()
 		c.embedded.WaitForShutdown()
+		c.unlock()
 	}
 }
 
@@ -106,8 +111,14 @@ func startMaster(ctx context.Context, stderr io.Writer, cfg masterConfig) (*conn
 	} else {
 		l.Close()
 	}
+	// One master to a store: two embedded servers would write the same files.
+	unlock, err := lockStore(cfg.server.store)
+	if err != nil {
+		return nil, err
+	}
 	ns, err := startServer(*cfg.server)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "master: an embedded NATS server with JetStream on %s, storing in %s\n", ns.ClientURL(), cfg.server.store)
@@ -115,9 +126,10 @@ func startMaster(ctx context.Context, stderr io.Writer, cfg masterConfig) (*conn
 	c, err := connect(ctx, cfg.conn)
 	if err != nil {
 		ns.Shutdown()
+		unlock()
 		return nil, err
 	}
-	c.embedded = ns
+	c.embedded, c.unlock = ns, unlock
 	return c, nil
 }
 

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -67,7 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return nil
 	case ctx.Err() != nil:
-		err = cli.Stopped(ctx)
+		if !errors.Is(err, cli.ErrInterrupted) { // the command did not say how far it got
+			err = cli.Stopped(ctx)
+		}
 		fmt.Fprintf(stderr, "%s: %v\n", args[0], err)
 	case errors.Is(err, errStoredRun):
 		fmt.Fprintf(stderr, "%s: %v\n", args[0], err)
@@ -190,7 +193,7 @@ func runServer(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		if route == "" {
 			continue
 		}
-		if err := cli.HostPort("routes", route); err != nil && badRoute == nil {
+		if err := cmp.Or(cli.HostPort("routes", route), cli.Port("routes", route, 1)); err != nil && badRoute == nil {
 			badRoute = err
 		}
 		routeList = append(routeList, route)
@@ -200,7 +203,7 @@ func runServer(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	var badCluster error
 	if *cluster != "" {
-		badCluster = cli.HostPort("cluster", *cluster)
+		badCluster = cmp.Or(cli.HostPort("cluster", *cluster), cli.Port("cluster", *cluster, 1))
 	}
 	if err := cli.Validate(fs, cli.HostPort("addr", *addr), cli.Port("addr", *addr, 1), badCluster, badRoute, routesAlone); err != nil {
 		return err
@@ -241,6 +244,9 @@ func parseURLs(list string) ([]string, error) {
 			return nil, fmt.Errorf("--nats wants nats://host:port, not %q", u)
 		}
 		urls = append(urls, u)
+	}
+	if list != "" && len(urls) == 0 {
+		return nil, fmt.Errorf("--nats names no server: %q", list)
 	}
 	return urls, nil
 }

@@ -101,6 +101,9 @@ func TestTutorialOutput(t *testing.T) {
 	t.Parallel()
 	store := t.TempDir()
 	master, url := runMasterProcess(t, store, "--seed", "1")
+	// As in the tutorial, the worker comes once the tasks are in: one that
+	// came before would use up a try on an empty queue.
+	master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
 	worker := start(t, "worker", "worker", "--nats", url, "--work", "10ms")
 	wantExit(t, worker, 0)
 	wantExit(t, master, 0)
@@ -135,6 +138,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"master", "--lease", "10s", "--timeout", "5s"}, 2, "master: --lease 10s must be shorter than --timeout 5s"},
 		{[]string{"server", "--routes", "127.0.0.1:1"}, 2, "server: --routes needs --cluster: the address this node's own routes listen on"},
 		{[]string{"master", "--nats", nobody, "--store", "x"}, 2, "master: --store and --addr are the embedded server's: with --nats, the run lives in those servers"},
+		{[]string{"worker", "--nats", ","}, 2, `worker: --nats names no server: ","`},
+		{[]string{"server", "--cluster", "127.0.0.1:99999"}, 2, `server: --cluster "127.0.0.1:99999": the port must be a number from 1 to 65535`},
 		{[]string{"sing"}, 2, `unknown command "sing"`},
 		{[]string{"worker", "--nats", nobody}, 1, "worker: no server at " + nobody + " (start the master first, or give --retry)"},
 		{[]string{"worker", "--nats", nobody, "--retry", "300ms"}, 1, "worker: no server at " + nobody + " after 300ms"},
@@ -158,7 +163,7 @@ func TestWrongAuthkey(t *testing.T) {
 	master, url := runMasterProcess(t, t.TempDir(), "--tasks", "1", "--seed", "1")
 	worker := start(t, "worker", "worker", "--nats", url, "--authkey", "wrong")
 	wantExit(t, worker, 1)
-	if diff := cmp.Diff("worker: the server refused the authkey: give the master's --authkey\n", worker.Stderr.String()); diff != "" {
+	if diff := cmp.Diff("worker: the server refused the authkey: give the one it was started with (--authkey, or $TASK_AUTHKEY)\n", worker.Stderr.String()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	wantExit(t, start(t, "worker", "worker", "--nats", url, "--tries", "1", "--work", "0"), 0)

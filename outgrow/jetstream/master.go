@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"multithreading/internal/cli"
 )
 
 // masterConfig is what task_master.py hard-codes, and where the run lives.
@@ -61,12 +63,17 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 		}
 		fmt.Fprintf(out, "Put task %d...\n", n)
 		if err := r.putTask(ctx, i, n); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w after putting %d of %d tasks", cli.Stopped(ctx), i, cfg.tasks)
+			}
 			return err
 		}
 	}
 
 	// 从result队列读取结果:
 	fmt.Fprintln(out, "Try get results...")
+	wait := time.NewTimer(cfg.timeout)
+	defer wait.Stop()
 	for len(r.printed) < cfg.tasks {
 		select {
 		case res := <-result.c:
@@ -80,10 +87,17 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 			if err := r.markPrinted(ctx, res.id); err != nil {
 				return err
 			}
-		case <-time.After(cfg.timeout):
+			wait.Reset(cfg.timeout)
+		case <-wait.C:
+			if stalled, err := result.stalled(ctx); err != nil {
+				return err
+			} else if stalled { // the results came, and a lost leader kept them from the feed
+				wait.Reset(cfg.timeout)
+				continue
+			}
 			return fmt.Errorf("no result within %v: %d of %d results arrived", cfg.timeout, len(r.printed), cfg.tasks)
 		case <-ctx.Done():
-			return fmt.Errorf("%w after %d of %d results", ctx.Err(), len(r.printed), cfg.tasks)
+			return fmt.Errorf("%w after %d of %d results", cli.Stopped(ctx), len(r.printed), cfg.tasks)
 		}
 	}
 
@@ -91,6 +105,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 	if err := r.finish(ctx); err != nil {
 		return err
 	}
+	c.finished = true
 	fmt.Fprintln(out, "master exit.")
 	return nil
 }

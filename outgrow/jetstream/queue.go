@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,7 +89,10 @@ func (q *taskQueue) Get(ctx context.Context, timeout time.Duration) (*task, erro
 		msg.TermWithReason(err.Error())
 		return nil, err
 	}
-	t.stop = renew(msg, q.lease/3)
+	// A master started again may have shortened the lease since this
+	// worker read it: renewing at least every 300 ms keeps any lease of a
+	// second or more.
+	t.stop = renew(msg, min(q.lease/3, 300*time.Millisecond))
 	return t, nil
 }
 
@@ -161,19 +165,32 @@ func (q *resultQueue) Put(ctx context.Context, t *task, r string) error {
 	var stored *jetstream.PubAck
 	err = q.retry.do(ctx, "put a result", 0, func(ctx context.Context) error {
 		stored, err = q.js.PublishMsg(ctx, result, jetstream.WithMsgID("result-"+strconv.Itoa(t.id)))
+		if isPerSubjectLimit(err) {
+			return errHadOne
+		}
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	if stored.Duplicate && meta.NumDelivered > 1 {
+	if hadOne := errors.Is(err, errHadOne) || (err == nil && stored.Duplicate && meta.NumDelivered > 1); hadOne {
 		fmt.Fprintf(q.log, "worker: the stream dropped the result of task %d: it had one already (the task was delivered %d times)\n", t.id, meta.NumDelivered)
+	} else if err != nil {
+		return err
 	}
 	// The task leaves the work-queue stream. A lost ack costs a redelivery
 	// at most, whose result the stream drops; the master, if it has its
 	// last result, may already be gone.
 	t.msg.Ack()
 	return nil
+}
+
+// errHadOne says that the result stream holds a result for the task
+// already: it keeps one per task, the first.
+var errHadOne = errors.New("the stream has a result for this task")
+
+// isPerSubjectLimit reports whether a publish was refused because its
+// subject, one task's, holds its one message already.
+func isPerSubjectLimit(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum messages per subject")
 }
 
 // retrier rides out a cluster's loss of its leader: while the connection
@@ -204,8 +221,10 @@ func (r retrier) do(ctx context.Context, what string, wait time.Duration, call f
 			return ctx.Err()
 		case gone(err):
 			return errNoRun
-		case errors.Is(err, nats.ErrAuthorization):
+		case errors.Is(err, nats.ErrAuthorization), errors.Is(err, errHadOne):
 			return err
+		case permanent(err):
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if !r.nc.IsConnected() {
 			if lost.IsZero() {
@@ -226,6 +245,14 @@ func (r retrier) do(ctx context.Context, what string, wait time.Duration, call f
 			return ctx.Err()
 		}
 	}
+}
+
+// permanent reports whether an error will come again however often the
+// call is tried: an answer from JetStream that is not "unavailable" (503),
+// which a stream without a leader answers.
+func permanent(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code != 503
 }
 
 // errServerGone says that the server went away and did not come back.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"multithreading/internal/cli"
 	"multithreading/internal/rusage"
 )
 
@@ -69,13 +70,14 @@ func quietMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) e
 		case <-time.After(cfg.timeout):
 			return fmt.Errorf("no result within %v: %d of %d results arrived", cfg.timeout, count, cfg.tasks)
 		case <-ctx.Done():
-			return fmt.Errorf("%w after %d of %d results", ctx.Err(), count, cfg.tasks)
+			return fmt.Errorf("%w after %d of %d results", cli.Stopped(ctx), count, cfg.tasks)
 		}
 	}
 	elapsed := time.Since(start)
 	if err := r.finish(ctx); err != nil {
 		return err
 	}
+	c.finished = true
 	fmt.Fprintf(out, "%d results in %.2fs (%.0f tasks/s)\n", cfg.tasks, elapsed.Seconds(), float64(cfg.tasks)/elapsed.Seconds())
 	if peak, err := rusage.PeakMemory(); err == nil {
 		fmt.Fprintf(stderr, "master: peak memory %.1f MiB\n", float64(peak)/(1<<20))

@@ -3,12 +3,18 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -81,5 +87,57 @@ func TestStoredRun(t *testing.T) {
 	want := append(append([]string{"Try get results..."}, goldenResults(t)[:3]...), "master exit.")
 	if diff := cmp.Diff(want, proctest.Lines(resumed.Stdout.String())); diff != "" {
 		t.Errorf("the resumed run (-want +got):\n%s", diff)
+	}
+}
+
+// One store, one master: a second is refused while the first lives.
+func TestOneMasterPerStore(t *testing.T) {
+	t.Parallel()
+	store := t.TempDir()
+	first, _ := runMasterProcess(t, store, "--tasks", "1", "--seed", "1")
+	second := start(t, "second master", "master", "--addr", "127.0.0.1:0", "--store", store, "--tasks", "1", "--seed", "1")
+	wantExit(t, second, 1)
+	if diff := cmp.Diff("master: another master is using "+store+"\n", second.Stderr.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	first.Cmd.Process.Signal(syscall.SIGINT)
+	wantExit(t, first, 130)
+}
+
+// A master killed while it deleted its finished run leaves a record that
+// says so: the next master deletes what is left, and starts a run of its
+// own instead of resuming that one.
+func TestMasterKilledWhileFinishing(t *testing.T) {
+	t.Parallel()
+	store := t.TempDir()
+	first, url := runMasterProcess(t, store, "--seed", "1", "--tasks", "3")
+	first.Stdout.WaitFor(t, first, regexp.MustCompile(`^Try get results\.\.\.$`))
+	// The state such a kill leaves: the record marked, the streams still there.
+	nc, err := nats.Connect(url, nats.Token("hello world"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, runBucket)
+	if err == nil {
+		_, err = kv.Put(ctx, "run", []byte("3 tasks, seed 1"+finished))
+	}
+	nc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Cmd.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+
+	next := start(t, "next master", "master", "--addr", strings.TrimPrefix(url, "nats://"), "--store", store, "--seed", "2", "--tasks", "1")
+	// A worker before the new run's tasks could take a task of the old one.
+	next.Stdout.WaitFor(t, next, regexp.MustCompile(`^Try get results\.\.\.$`))
+	worker := start(t, "worker", "worker", "--nats", url, "--work", "0", "--tries", "1")
+	wantExit(t, next, 0)
+	wantExit(t, worker, 0)
+	if strings.Contains(next.Stderr.String(), "resuming") || !strings.HasPrefix(next.Stdout.String(), "Put task ") {
+		t.Errorf("the next master did not start a run of its own:\nstdout:\n%s\nstderr:\n%s", next.Stdout, next.Stderr)
 	}
 }

@@ -41,29 +41,19 @@ type runConfig struct {
 }
 
 // openRun makes the run's streams, or finds the run a master before this
-// one left unfinished. A stored run of other tasks is refused.
+// one left unfinished. A stored run of other tasks is refused; one that was
+// being deleted when its master died is deleted, and a new run begins.
 func openRun(ctx context.Context, js jetstream.JetStream, retry retrier, cfg runConfig) (*runState, error) {
 	r := &runState{tasks: cfg.tasks, seed: cfg.seed, js: js, retry: retry, printed: map[int]bool{}}
-	err := retry.do(ctx, "make the run's record", 0, func(ctx context.Context) error {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: runBucket, Storage: jetstream.FileStorage, Replicas: cfg.replicas,
-		})
-		r.kv = kv
-		return err
-	})
+	stored, err := r.openRecord(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := r.kv.Get(ctx, "run")
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		_, err = r.kv.Create(ctx, "run", []byte(r.describe()))
-	case err == nil:
+	if stored != "" {
 		r.resumed = true
-		err = r.resume(string(stored.Value()), cfg)
-	}
-	if err != nil {
-		return nil, err
+		if err := r.resume(stored, cfg); err != nil {
+			return nil, err
+		}
 	}
 
 	// 发送任务的队列: a work-queue stream, where a task stays until a
@@ -71,10 +61,12 @@ func openRun(ctx context.Context, js jetstream.JetStream, retry retrier, cfg run
 	streams := []jetstream.StreamConfig{
 		{Name: taskStream, Subjects: []string{taskSubject}, Retention: jetstream.WorkQueuePolicy,
 			Storage: jetstream.FileStorage, Replicas: cfg.replicas},
-		// 接收结果的队列: results keyed by task, a duplicate dropped within
-		// the window (Nats-Msg-Id).
+		// 接收结果的队列: one result per task, the first: the stream itself
+		// refuses a second on the same subject, and drops a publish it has
+		// stored already (Nats-Msg-Id), so that a worker may try again.
 		{Name: resultStream, Subjects: []string{resultPrefix + ">"}, Storage: jetstream.FileStorage,
-			Replicas: cfg.replicas, Duplicates: 10 * time.Minute},
+			Replicas: cfg.replicas, Duplicates: 10 * time.Minute,
+			MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true},
 	}
 	for _, stream := range streams {
 		err := retry.do(ctx, "make the stream "+stream.Name, 0, func(ctx context.Context) error {
@@ -98,6 +90,47 @@ func openRun(ctx context.Context, js jetstream.JetStream, retry retrier, cfg run
 		return err
 	})
 }
+
+// openRecord opens the run's record and returns the stored run, or "" if
+// there is none and a record of this one was made. A stored run keeps the
+// replicas it was made with, however many servers this master was given.
+func (r *runState) openRecord(ctx context.Context, cfg *runConfig) (string, error) {
+	var stored string
+	err := r.retry.do(ctx, "open the run's record", 0, func(ctx context.Context) error {
+		kv, err := r.js.KeyValue(ctx, runBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = r.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: runBucket, Storage: jetstream.FileStorage, Replicas: cfg.replicas})
+		}
+		if err != nil {
+			return err
+		}
+		r.kv = kv
+		if status, err := kv.Status(ctx); err == nil {
+			cfg.replicas = status.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas
+		}
+		entry, err := kv.Get(ctx, "run")
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			_, err = kv.Create(ctx, "run", []byte(r.describe()))
+			return err
+		}
+		if err == nil {
+			stored = string(entry.Value())
+		}
+		return err
+	})
+	if err != nil || !strings.HasSuffix(stored, finished) {
+		return stored, err
+	}
+	// The master before this one finished, and died deleting its run.
+	if err := r.finish(ctx); err != nil {
+		return "", err
+	}
+	return r.openRecord(ctx, cfg)
+}
+
+// finished marks a run whose results were all printed, and which its master
+// is deleting.
+const finished = ", finished"
 
 // describe is the run's record: what a restarted master must be asked again.
 func (r *runState) describe() string {
@@ -123,19 +156,22 @@ func (r *runState) resume(stored string, cfg runConfig) error {
 // a mistake on the command line, exit 2.
 var errStoredRun = errors.New("")
 
-// loadPrinted reads which results a master before this one printed.
+// loadPrinted reads which results a master before this one printed. A
+// record of a task this run does not have is not believed.
 func (r *runState) loadPrinted(ctx context.Context) error {
-	keys, err := r.kv.ListKeysFiltered(ctx, "printed.*")
-	if err != nil {
-		return err
-	}
-	for key := range keys.Keys() {
-		id, err := strconv.Atoi(strings.TrimPrefix(key, "printed."))
-		if err == nil {
-			r.printed[id] = true
+	return r.retry.do(ctx, "read the printed results", time.Minute, func(ctx context.Context) error {
+		keys, err := r.kv.Keys(ctx, jetstream.MetaOnly())
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
 		}
-	}
-	return nil // the lister stops itself once it has listed every key
+		for _, key := range keys {
+			idText, ok := strings.CutPrefix(key, "printed.")
+			if id, err := strconv.Atoi(idText); ok && err == nil && id >= 0 && id < r.tasks {
+				r.printed[id] = true
+			}
+		}
+		return err
+	})
 }
 
 // putTask puts the task id in the stream. The stream's last sequence number
@@ -181,12 +217,18 @@ func (r *runState) markPrinted(ctx context.Context, id int) error {
 // finish deletes the run: a finished run leaves nothing to resume.
 func (r *runState) finish(ctx context.Context) error {
 	return r.retry.do(ctx, "delete the finished run", 0, func(ctx context.Context) error {
+		// Say so first: a master that dies now leaves a run that its
+		// successor deletes, not one that it resumes.
+		_, err := r.kv.Put(ctx, "run", []byte(r.describe()+finished))
+		if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			return err
+		}
 		for _, stream := range []string{taskStream, resultStream} {
 			if err := r.js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 				return err
 			}
 		}
-		err := r.js.DeleteKeyValue(ctx, runBucket)
+		err = r.js.DeleteKeyValue(ctx, runBucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil
 		}

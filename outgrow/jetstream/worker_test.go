@@ -55,8 +55,8 @@ func TestLostWorkerTaskIsRedone(t *testing.T) {
 // long as AckWait stays its own: it is delivered once.
 func TestLiveWorkerKeepsItsTask(t *testing.T) {
 	t.Parallel()
-	master, url := runMasterProcess(t, t.TempDir(), "--tasks", "1", "--seed", "1", "--lease", "1s", "--timeout", "30s")
-	worker := start(t, "worker", "worker", "--nats", url, "--work", "4s", "--tries", "1")
+	master, url := runMasterProcess(t, t.TempDir(), "--tasks", "1", "--seed", "1", "--lease", "2s", "--timeout", "30s")
+	worker := start(t, "worker", "worker", "--nats", url, "--work", "8s", "--tries", "1")
 	worker.Stdout.WaitFor(t, worker, runTask)
 	// A second worker asks for tasks all along: a redelivered task would be its.
 	rival := start(t, "rival", "worker", "--nats", url, "--work", "0", "--tries", "0")
@@ -72,20 +72,22 @@ func TestLiveWorkerKeepsItsTask(t *testing.T) {
 }
 
 // Ctrl-C exits 130 and SIGTERM 143, as the main program does, whatever
-// the master or the worker is doing: waiting for a result, or at work.
+// the master or the worker is doing: the master waiting for a result while
+// a worker is at work, and says how far it got.
 func TestSignals(t *testing.T) {
 	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			master, url := runMasterProcess(t, t.TempDir(), "--tasks", "2", "--seed", "1")
-			worker := start(t, "worker", "worker", "--nats", url, "--work", "1h")
+			worker := start(t, "worker", "worker", "--nats", url, "--work", "1h", "--retry", "1h")
 			worker.Stdout.WaitFor(t, worker, runTask)
-			worker.Cmd.Process.Signal(sig)
-			wantExit(t, worker, 128+int(sig))
 			master.Stdout.WaitFor(t, master, regexp.MustCompile(`^Try get results\.\.\.$`))
 			master.Cmd.Process.Signal(sig)
 			wantExit(t, master, 128+int(sig))
+			master.Stderr.WaitFor(t, master, regexp.MustCompile(`^master: (interrupted|terminated) after 0 of 2 results$`))
+			worker.Cmd.Process.Signal(sig)
+			wantExit(t, worker, 128+int(sig))
 		})
 	}
 }
