@@ -101,7 +101,7 @@ func taskMaster(ctx context.Context, out, stderr io.Writer, cfg masterConfig) er
 		select {
 		case r := <-result:
 			fmt.Fprintf(out, "Result: %s\n", r.Text)
-		case <-time.After(cfg.timeout):
+		case <-master.Timeout(cfg.timeout, taskQueue): // result.get(timeout=10)
 			return master.NoResultError(cfg.timeout, i, taskQueue)
 		case <-ctx.Done():
 			return fmt.Errorf("%w after %d of %d results", cli.Stopped(ctx), i, cfg.tasks)
@@ -122,7 +122,7 @@ type workerConfig struct {
 	getTimeout time.Duration // task.get(timeout=1)
 	work       time.Duration // time.sleep(1)
 	retry      time.Duration // how long to keep trying to reach the master
-	root       *os.Root      // the shared disk, as this machine mounts it: where a task's path leads
+	root       *os.Root      // the shared disk, as this machine mounts it: where a task's path leads; nil: no file is read
 }
 
 // taskWorker is task_worker.py's main block. Its output goes to out; stderr
@@ -163,7 +163,7 @@ func taskWorker(ctx context.Context, out, stderr io.Writer, cfg workerConfig) er
 		var r string
 		if t.Path != "" {
 			fmt.Fprintf(out, "run task %s...\n", t.Path)
-			r = summarize(cfg.root, t.Path)
+			r = summarize(ctx, cfg.root, t.Path)
 		} else {
 			n := t.N
 			fmt.Fprintf(out, "run task %d * %d...\n", n, n)
@@ -196,8 +196,12 @@ func square(n int) string {
 // mounts it, and says how many lines (as wc -l counts them) and bytes it
 // has, and its SHA-256. The file streams through the hash and the count,
 // 32 KiB at a time, so a log of gigabytes takes no more memory than one of
-// a kilobyte. A file that cannot be read has a result that says why.
-func summarize(root *os.Root, path string) string {
+// a kilobyte. A file that cannot be read has a result that says why; a
+// worker given no root reads no file. Ctrl-C stops a long read.
+func summarize(ctx context.Context, root *os.Root, path string) string {
+	if root == nil {
+		return fmt.Sprintf("%s: refused: this worker reads no file: start it with --root DIR", path)
+	}
 	file, err := openRegularFile(root, path)
 	if err != nil {
 		return fmt.Sprintf("%s: %v", path, err)
@@ -205,11 +209,24 @@ func summarize(root *os.Root, path string) string {
 	defer file.Close()
 	hash := sha256.New()
 	var lines lineCounter
-	size, err := io.Copy(io.MultiWriter(hash, &lines), file)
+	size, err := io.Copy(io.MultiWriter(hash, &lines), stopOnCancel{ctx, file})
 	if err != nil {
 		return fmt.Sprintf("%s: cannot read: %v", path, systemError(err))
 	}
 	return fmt.Sprintf("%s: %d lines, %d bytes, sha256 %x", path, lines, size, hash.Sum(nil))
+}
+
+// stopOnCancel is a reader that ends once ctx is done.
+type stopOnCancel struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (s stopOnCancel) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.r.Read(p)
 }
 
 // lineCounter counts the newlines written to it.

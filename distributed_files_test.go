@@ -187,16 +187,23 @@ func TestFilesOutsideTheRootAreRefused(t *testing.T) {
 
 // A file deleted after the master put it, and a directory where a file
 // was: each has a result that says why it was not read, and the worker
-// goes on to the next task.
+// goes on to the next task. A directory that the pattern matches is no
+// task at all.
 func TestFilesMissingOrNotAFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"logs/a.log": "a\n", "logs/gone.log": "soon gone\n", "logs/z.log": "z\n"})
-	if err := os.Mkdir(filepath.Join(dir, "logs", "dir.log"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeFiles(t, dir, map[string]string{"logs/a.log": "a\n", "logs/dir.log": "soon a directory\n", "logs/gone.log": "soon gone\n", "logs/z.log": "z\n",
+		"logs/sub.log/x": "a directory the master skips\n"})
 	master, addr := startFilesMaster(t, dir, "logs/*.log")
-	if err := os.Remove(filepath.Join(dir, "logs", "gone.log")); err != nil {
+	// Once the tasks are put: one file goes, another becomes a directory.
+	err := os.Remove(filepath.Join(dir, "logs", "gone.log"))
+	if err == nil {
+		err = os.Remove(filepath.Join(dir, "logs", "dir.log"))
+	}
+	if err == nil {
+		err = os.Mkdir(filepath.Join(dir, "logs", "dir.log"), 0o755)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	worker := start(t, "worker", "worker", "--server", addr, "--root", dir, "--tries", "0", "--work", "1ms")
@@ -241,9 +248,13 @@ func TestSummarize(t *testing.T) {
 		{"logs/none.log", "logs/none.log: cannot open: " + noSuchFile(t)},
 		{"logs/app.log/x", "logs/app.log/x: cannot open: " + notADirectory(t)},
 	} {
-		if got := summarize(root, tc.path); got != tc.want {
+		if got := summarize(t.Context(), root, tc.path); got != tc.want {
 			t.Errorf("summarize(%q):\n got %q\nwant %q", tc.path, got, tc.want)
 		}
+	}
+	// A worker given no --root reads no file, whatever a master sends.
+	if got, want := summarize(t.Context(), nil, "logs/app.log"), "logs/app.log: refused: this worker reads no file: start it with --root DIR"; got != want {
+		t.Errorf("summarize with no root:\n got %q\nwant %q", got, want)
 	}
 }
 

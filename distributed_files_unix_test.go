@@ -92,9 +92,11 @@ func TestFilesKilledWorkerLosesNoFile(t *testing.T) {
 
 // A file of a GiB streams through the worker: it holds under 32 MiB at its
 // peak, as it reports it (a quiet worker does, as it exits). It works on
-// the file, and a second more, for several leases of 300 ms, and keeps the
-// task all along: its connection renews the lease while it works, and the
-// task never goes back in the queue. The file is sparse: it takes no disk.
+// the file, and three seconds more, for several leases of 1 s, and keeps
+// the task all along: its connection renews the lease while it works, the
+// task never goes back in the queue, and the master waits past its 2 s
+// --timeout for a result that a live worker is still at. The file is
+// sparse: it takes no disk.
 func TestFilesGigabyteStreams(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -106,8 +108,10 @@ func TestFilesGigabyteStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, addr := startFilesMaster(t, dir, "big.log", "--lease", "300ms")
-	worker := start(t, "worker", "worker", "--server", addr, "--root", dir, "--tries", "0", "--work", "1s", "--quiet")
+	// The file takes longer than the master's wait for a result: a worker
+	// that renews its lease holds the wait off.
+	master, addr := startFilesMaster(t, dir, "big.log", "--lease", "1s", "--timeout", "2s")
+	worker := start(t, "worker", "worker", "--server", addr, "--root", dir, "--tries", "0", "--work", "3s", "--quiet")
 	// `head -c 1G /dev/zero | sha256sum`
 	const zeros = "big.log: 0 lines, 1073741824 bytes, sha256 49bc20df15e412a64472421e13fe86ff1c5165e18b2afccf160d4dc19fe68a14"
 	checkFilesOutput(t, master, []string{"big.log"}, []string{zeros})

@@ -76,3 +76,23 @@ func NoResultError(timeout time.Duration, answered int, taskQueue *queue.Queue) 
 	return fmt.Errorf("no result within %v: %d of %d results arrived; %s",
 		timeout, answered, taskQueue.Total(), taskQueue.Missing())
 }
+
+// Timeout is the tutorial's result.get(timeout=...): a channel that fires
+// once timeout has passed with no result. In a queue of paths, a worker
+// still reading its file, and renewing its lease, holds it off: a log may
+// take longer to read than the wait, and its worker is alive.
+func Timeout(timeout time.Duration, taskQueue *queue.Queue) <-chan time.Time {
+	if !taskQueue.HandsOutPaths() {
+		return time.After(timeout)
+	}
+	fired := make(chan time.Time, 1) // the timer's goroutine never waits for a reader
+	var timer *time.Timer
+	timer = time.AfterFunc(timeout, func() {
+		if taskQueue.RenewedWithin(timeout) {
+			timer.Reset(timeout)
+			return
+		}
+		fired <- time.Now()
+	})
+	return fired
+}

@@ -114,6 +114,7 @@ type Queue struct {
 	lastLease uint64            // the id of the newest lease
 	closed    bool              // finished and stopped are closed
 	firstLent time.Time         // when a worker first took a task
+	renewed   time.Time         // when a worker last renewed a lease
 	requeued  int               // how many times a task went back in the queue
 }
 
@@ -254,6 +255,12 @@ func (q *Queue) lend(h *Holder, most int) (tasks []Task, closed bool) {
 		return nil, false
 	default:
 	}
+	if q.forPaths {
+		// A file may take minutes to read: one to a worker at a time, so
+		// that a worker with a batch does not keep files other workers
+		// could be reading (its --jobs still read several at once).
+		most = 1
+	}
 	var taken []queued
 	for len(taken) == 0 && len(q.pending) > 0 {
 		n := min(most, len(q.pending))
@@ -302,7 +309,18 @@ func (q *Queue) Renew(h *Holder, leaseIDs []uint64) (renewed int) {
 			renewed++
 		}
 	}
+	if renewed > 0 {
+		q.renewed = time.Now()
+	}
 	return renewed
+}
+
+// RenewedWithin reports whether a worker renewed a lease in the last d: a
+// task is still being worked on, however long it takes.
+func (q *Queue) RenewedWithin(d time.Duration) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return time.Since(q.renewed) < d
 }
 
 // Why a result is refused.
