@@ -262,6 +262,10 @@ func runSpin(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	return spinSideBySide(ctx, stdout, stderr, pythons, *goroutines, *duration)
 }
 
+// maxTasks bounds tasks --n: ten million waiting goroutines take some
+// 27 GiB, more than most machines have.
+const maxTasks = 10_000_000
+
 func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	kind := fs.String("kind", "io", "io: tasks that wait; cpu: a job that computes")
 	n := fs.Int("n", 5000, fmt.Sprintf("io: how many tasks wait at once (at most %d with --os-threads); cpu: the \"many\" goroutines the job is split over", maxOSThreadTasks))
@@ -281,7 +285,7 @@ func runTasks(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	if *osThreads && *n > maxOSThreadTasks {
 		tooManyThreads = fmt.Errorf("--n must be at most %d with --os-threads, not %d: Go stops a program that uses more than 10000 OS threads", maxOSThreadTasks, *n)
 	}
-	if err := cli.Validate(fs, badKind, cli.Positive("n", *n), cli.NotNegative("wait", *wait), cli.Positive("limit", *limit),
+	if err := cli.Validate(fs, badKind, cli.Positive("n", *n), cli.AtMost("n", *n, maxTasks), cli.NotNegative("wait", *wait), cli.Positive("limit", *limit),
 		threadsForCPU, tooManyThreads); err != nil {
 		return err
 	}
@@ -402,7 +406,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	batch := fs.Int("batch", 0, fmt.Sprintf("how many tasks to take per call (0: one, or %d with --work 0)", worker.AutoBatch))
 	quiet := fs.Bool("quiet", false, "print no line per task, and at the end, the peak memory on stderr")
 	retry := fs.Duration("retry", 0, "how long to keep trying to reach a master that is not there yet (0: one try, as the tutorial's worker)")
-	rootDir := fs.String("root", ".", "the directory that a master's file paths (master --files) are relative to: the shared disk, as this machine mounts it; the worker reads nothing outside it")
+	rootDir := fs.String("root", "", "the directory that a master's file paths (master --files) are relative to: the shared disk, as this machine mounts it; the worker reads nothing outside it (default: it reads no file)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -417,11 +421,14 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		cli.NotNegative("retry", *retry), cli.AtMost("retry", *retry, time.Hour)); err != nil {
 		return err
 	}
-	root, err := os.OpenRoot(*rootDir)
-	if err != nil {
-		return cli.Usagef(fs, "--root %q: %v", *rootDir, systemError(err))
+	var root *os.Root // a worker reads files only where it is told to
+	if *rootDir != "" {
+		var err error
+		if root, err = os.OpenRoot(*rootDir); err != nil {
+			return cli.Usagef(fs, "--root %q: %v", *rootDir, systemError(err))
+		}
+		defer root.Close()
 	}
-	defer root.Close()
 	if *batch == 0 {
 		*batch = 1
 		if *work == 0 {
@@ -446,7 +453,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 	return worker.Batch(ctx, stdout, cfg, func(t queue.Task) string {
 		if t.Path != "" { // as the listing does
-			return summarize(root, t.Path)
+			return summarize(ctx, root, t.Path)
 		}
 		return squareN(t.N)
 	})
@@ -462,6 +469,11 @@ func matchFiles(fs *flag.FlagSet, pattern string) ([]string, error) {
 		}
 	}
 	matches, err := filepath.Glob(pattern)
+	// A directory is no log file: a worker would refuse it.
+	matches = slices.DeleteFunc(matches, func(path string) bool {
+		info, err := os.Stat(path)
+		return err == nil && info.IsDir()
+	})
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("--files %q: %v", pattern, err)
