@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"multithreading/internal/cli"
 	"multithreading/internal/python"
 	"multithreading/internal/rusage"
 	"multithreading/internal/threading"
@@ -244,7 +245,13 @@ func spinSideBySide(ctx context.Context, out, stderr io.Writer, pythons []spinRo
 	seconds := strconv.FormatFloat(duration.Seconds(), 'f', -1, 64)
 	for _, py := range pythons {
 		for _, how := range py.ways {
-			rows = append(rows, row{pythonLabel(py.Interpreter) + " " + how, func() (rusage.Usage, error) {
+			label := pythonLabel(py.Interpreter) + " " + how
+			rows = append(rows, row{label, func() (rusage.Usage, error) {
+				// A Python that hangs must not hang spin: half a minute
+				// more than the loops is plenty to start them.
+				limit := duration + 30*time.Second
+				ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%s: no end within %v", label, limit))
+				defer cancel()
 				return py.RunScript(ctx, stderr, "spin.py", spinPython, how, strconv.Itoa(loops), seconds)
 			}})
 		}
@@ -266,6 +273,9 @@ func spinSideBySide(ctx context.Context, out, stderr io.Writer, pythons []spinRo
 		var err error
 		if used, err = r.run(); err != nil {
 			return err
+		}
+		if ctx.Err() != nil { // Ctrl-C during a row that does not stop for it
+			return cli.Stopped(ctx)
 		}
 		fmt.Fprintf(out, "%-*s %7.2fs %7.2fs %6.2f\n", width, r.label, used.Wall.Seconds(), used.CPU.Seconds(), used.Cores())
 	}

@@ -43,25 +43,53 @@ const askSys = `import sys
 print(*sys.version_info[:3], not getattr(sys, '_is_gil_enabled', lambda: True)())`
 
 // Ask runs path, or the command of that name on the PATH, to learn what
-// Python it is. It fails for a program that is not a Python 3.
+// Python it is. It fails for a program that is not a Python 3, and for one
+// that says too much or takes too long to say it: the program could be
+// anything the PATH holds.
 func Ask(path string) (Interpreter, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "-c", askSys).Output()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) && len(exitErr.Stderr) > 0 {
-		return Interpreter{}, fmt.Errorf("%s does not run as a Python 3: %s", path, lastLine(exitErr.Stderr))
-	}
-	if err != nil {
-		return Interpreter{}, err
+	out, stderr := cappedBuffer{stop: cancel}, cappedBuffer{stop: cancel}
+	cmd := exec.CommandContext(ctx, path, "-c", askSys)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	cmd.WaitDelay = time.Second // a child of its own may keep the output open
+	err := cmd.Run()
+	switch {
+	case out.full || stderr.full:
+		return Interpreter{}, fmt.Errorf("%s does not run as a Python 3: it says too much", path)
+	case ctx.Err() != nil:
+		return Interpreter{}, fmt.Errorf("%s does not run as a Python 3: no answer within 10s", path)
+	case err != nil && stderr.kept.Len() > 0:
+		return Interpreter{}, fmt.Errorf("%s does not run as a Python 3: %s", path, lastLine(stderr.kept.Bytes()))
+	case err != nil:
+		return Interpreter{}, fmt.Errorf("%s does not run as a Python 3: %w", path, err)
 	}
 	p := Interpreter{Path: path}
 	var micro int
-	if _, err := fmt.Sscan(string(out), &p.Major, &p.Minor, &micro, &p.FreeThreaded); err != nil {
-		return Interpreter{}, fmt.Errorf("%s does not run as a Python 3: it answered %q", path, out)
+	if _, err := fmt.Sscan(out.kept.String(), &p.Major, &p.Minor, &micro, &p.FreeThreaded); err != nil {
+		return Interpreter{}, fmt.Errorf("%s does not run as a Python 3: it answered %q", path, out.kept.String())
 	}
 	p.Version = fmt.Sprintf("%d.%d.%d", p.Major, p.Minor, micro)
 	return p, nil
+}
+
+// cappedBuffer keeps the first 4 KiB written to it; more stops the
+// program, so that one that floods its output is stopped, not stored.
+// (Not an embedded bytes.Buffer: io.Copy would use its ReadFrom, and read
+// all there is.)
+type cappedBuffer struct {
+	kept bytes.Buffer
+	stop func() // kills the program
+	full bool
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if c.kept.Len()+len(p) > 4<<10 {
+		c.full = true
+		c.stop()
+		return 0, errors.New("too much output")
+	}
+	return c.kept.Write(p)
 }
 
 // lastLine is the last line of a program's stderr: the error, after a
@@ -77,8 +105,8 @@ func lastLine(stderr []byte) string {
 func FreeThreadedOnPath() []Interpreter {
 	var found []Interpreter
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		if dir == "" {
-			continue // the current directory, which exec.LookPath also refuses
+		if !filepath.IsAbs(dir) {
+			continue // the current directory or one under it, which exec.LookPath also refuses
 		}
 		names, _ := filepath.Glob(filepath.Join(dir, "python3.*t"))
 		for _, path := range names {
