@@ -48,6 +48,10 @@ func startServer(cfg serverConfig) (*server.Server, error) {
 		NoSigs:        true, // the program handles Ctrl-C and SIGTERM itself
 		NoLog:         true,
 		MaxPayload:    64 << 10, // a task or a result is a few bytes
+		// Streams in memory would live in the master's own process: this
+		// program makes none, and a client with the token may make only
+		// a few.
+		JetStreamMaxMemory: 64 << 20,
 	}
 	if cfg.cluster != "" {
 		host, port, err := splitHostPort(cfg.cluster)
