@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"multithreading/internal/proctest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -50,7 +52,7 @@ func TestBankUnlockedLosesDeposits(t *testing.T) {
 // raceBinary builds the program with -race, the first time a test asks.
 var raceBinary = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(buildDir, "multithreading-race")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.BuildTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "go", "build", "-race", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -152,7 +152,7 @@ func TestDeadlockOrderedFinishes(t *testing.T) {
 // noCgoBinary builds the program with CGO_ENABLED=0, the first time a test
 // asks: the build that Go's runtime can see a deadlock in.
 var noCgoBinary = sync.OnceValues(func() (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.BuildTimeout)
 	defer cancel()
 	bin := filepath.Join(buildDir, "multithreading-nocgo")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")

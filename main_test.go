@@ -25,9 +25,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// buildTimeout bounds a build that a test needs, with a cold cache.
-const buildTimeout = 5 * time.Minute
-
 // program is the binary built once, without -race, for the tests that run
 // it as a separate process; buildDir holds it and the -race build.
 var program, buildDir string
@@ -40,13 +37,8 @@ func TestMain(m *testing.M) {
 	}
 	buildDir = dir
 	program = filepath.Join(dir, "multithreading")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	build := exec.CommandContext(ctx, "go", "build", "-o", program, ".")
-	build.Stderr = os.Stderr
-	err = build.Run()
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "building the binary:", err)
+	if err := proctest.Build(".", program); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

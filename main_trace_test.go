@@ -25,7 +25,7 @@ import (
 // traceTool builds `go tool trace` (cmd/trace, which recent Go builds on
 // first use) once, so that parallel tests do not each build it.
 var traceTool = sync.OnceValues(func() (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.BuildTimeout)
 	defer cancel()
 	bin := filepath.Join(buildDir, "gotrace")
 	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "cmd/trace").CombinedOutput()

@@ -4,7 +4,10 @@ package proctest
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -158,4 +161,22 @@ func FreeAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// BuildTimeout bounds a build that a test needs, with a cold cache.
+const BuildTimeout = 5 * time.Minute
+
+// Build builds the package in dir ("." for the test's own) into the
+// binary out, within BuildTimeout, as TestMain does before the tests that
+// run it; the go command's errors go to os.Stderr.
+func Build(dir, out string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
+	build.Dir = dir
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building %s: %w", dir, err)
+	}
+	return nil
 }

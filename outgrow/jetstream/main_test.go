@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -28,13 +26,8 @@ func TestMain(m *testing.M) {
 	}
 	buildDir = dir
 	program = filepath.Join(dir, "jetstream")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	build := exec.CommandContext(ctx, "go", "build", "-o", program, ".")
-	build.Stderr = os.Stderr
-	err = build.Run()
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "building the binary:", err)
+	if err := proctest.Build(".", program); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

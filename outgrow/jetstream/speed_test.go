@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -83,16 +81,12 @@ func waitLong(p *proctest.Proc) int {
 	}
 }
 
-// mainBinary builds the main program, once.
+// mainBinary builds the main program, once; "" if it does not build, which
+// the benchmark then fails to start.
 var mainBinary = sync.OnceValue(func() string {
 	binary := filepath.Join(buildDir, "multithreading")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", binary, ".")
-	build.Dir = filepath.Join("..", "..")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return "" // the benchmark fails on starting it
+	if err := proctest.Build(filepath.Join("..", ".."), binary); err != nil {
+		return ""
 	}
 	return binary
 })
