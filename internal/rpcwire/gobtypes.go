@@ -129,12 +129,6 @@ func (r *gobReader) string() string {
 	return ""
 }
 
-func (r *gobReader) skipString() {
-	if n := r.count(); !r.bad {
-		r.b = r.b[n:]
-	}
-}
-
 // fields reads a struct: for each field present, its number's delta from
 // the last, then its value, which field must read; a delta of 0 ends it.
 // A field that field does not know, or a struct cut short, is bad.

@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -58,9 +56,7 @@ func batchWorker(ctx context.Context, out io.Writer, cfg workerConfig, batch int
 				msg.TermWithReason(err.Error())
 				continue
 			}
-			result := &nats.Msg{Subject: resultPrefix + strconv.Itoa(t.id), Data: []byte(square(t.n)), Header: nats.Header{}}
-			result.Header.Set(taskIDHeader, strconv.Itoa(t.id))
-			ack, err := c.js.PublishMsgAsync(result, jetstream.WithMsgID("result-"+strconv.Itoa(t.id)))
+			ack, err := c.js.PublishMsgAsync(newResultMsg(t, square(t.n)))
 			if err != nil {
 				return err
 			}

@@ -47,9 +47,10 @@ var errNoRun = errors.New("no run on the server: the master has not started, or 
 
 // A task is one number to square, as the master put it.
 type task struct {
-	id, n int
-	msg   jetstream.Msg
-	stop  func() // stops the renewal
+	id, n     int
+	delivered uint64 // how many times the stream has handed it out
+	msg       jetstream.Msg
+	stop      func() // stops the renewal
 }
 
 // taskQueue is the workers' side of the task stream.
@@ -117,7 +118,11 @@ func parseTask(msg jetstream.Msg) (*task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("task %d is not a number: %.20q", id, msg.Data())
 	}
-	return &task{id: id, n: n, msg: msg}, nil
+	meta, err := msg.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return &task{id: id, n: n, delivered: meta.NumDelivered, msg: msg}, nil
 }
 
 // renew tells the server, every interval, that the worker is still at the
@@ -153,25 +158,18 @@ type resultQueue struct {
 // that came after another's for the same task is dropped, and log hears so.
 func (q *resultQueue) Put(ctx context.Context, t *task, r string) error {
 	t.stop()
-	meta, err := t.msg.Metadata()
-	if err != nil {
-		return err
-	}
-	result := &nats.Msg{Subject: resultPrefix + strconv.Itoa(t.id), Data: []byte(r), Header: nats.Header{}}
-	result.Header.Set(taskIDHeader, strconv.Itoa(t.id))
-	result.Header.Set(deliveredHdr, strconv.FormatUint(meta.NumDelivered, 10))
-	// Nats-Msg-Id: a second result for the same task, within the stream's
-	// window, is dropped by the stream itself.
+	result := newResultMsg(t, r)
 	var stored *jetstream.PubAck
-	err = q.retry.do(ctx, "put a result", 0, func(ctx context.Context) error {
-		stored, err = q.js.PublishMsg(ctx, result, jetstream.WithMsgID("result-"+strconv.Itoa(t.id)))
+	err := q.retry.do(ctx, "put a result", 0, func(ctx context.Context) error {
+		var err error
+		stored, err = q.js.PublishMsg(ctx, result)
 		if isPerSubjectLimit(err) {
 			return errHadOne
 		}
 		return err
 	})
-	if hadOne := errors.Is(err, errHadOne) || (err == nil && stored.Duplicate && meta.NumDelivered > 1); hadOne {
-		fmt.Fprintf(q.log, "worker: the stream dropped the result of task %d: it had one already (the task was delivered %d times)\n", t.id, meta.NumDelivered)
+	if hadOne := errors.Is(err, errHadOne) || (err == nil && stored.Duplicate && t.delivered > 1); hadOne {
+		fmt.Fprintf(q.log, "worker: the stream dropped the result of task %d: it had one already (the task was delivered %d times)\n", t.id, t.delivered)
 	} else if err != nil {
 		return err
 	}
@@ -191,6 +189,18 @@ var errHadOne = errors.New("the stream has a result for this task")
 func isPerSubjectLimit(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum messages per subject")
+}
+
+// newResultMsg is r, the result of t, keyed by its task: the subject names
+// the task, so that the stream keeps the first result, and Nats-Msg-Id lets
+// a worker publish it again when the stream's answer was lost.
+func newResultMsg(t *task, r string) *nats.Msg {
+	id := strconv.Itoa(t.id)
+	msg := &nats.Msg{Subject: resultPrefix + id, Data: []byte(r), Header: nats.Header{}}
+	msg.Header.Set(taskIDHeader, id)
+	msg.Header.Set(deliveredHdr, strconv.FormatUint(t.delivered, 10))
+	msg.Header.Set(jetstream.MsgIDHeader, "result-"+id)
+	return msg
 }
 
 // retrier rides out a cluster's loss of its leader: while the connection
